@@ -1,0 +1,1 @@
+"""Client onboarding: declarative YAML specs that the asset graph is built from."""

@@ -1,0 +1,261 @@
+"""The declarative client spec: one YAML file per client in ``RETINA_CLIENTS_DIR``.
+
+A spec says where a client's drops land, how to read each dataset (format and reader options), how to
+derive the ``as_of_date`` partition of a drop, how the client's columns map to a canonical dataset and with
+which types, and how strict the quality checks are. The asset graph grows from these files; onboarding a
+client needs no Python. See ``clients/demo.yaml`` for a commented example.
+
+:func:`load_client_specs` never lets one bad file take down the others: each problem is returned as a
+:class:`SpecError` naming the file, the field and the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from retina_assets.storage.paths import UnsafeNameError, check_name
+
+ColumnType = Literal["string", "int64", "int32", "float64", "bool", "date", "timestamp", "decimal"]
+DropFormat = Literal["csv", "tsv", "json", "jsonl", "parquet", "xlsx", "fixed_width"]
+CANONICAL_DATASETS = ("orders", "customers", "products")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReaderOptions(_Strict):
+    """How to parse a drop file. Every field has a default that suits plain RFC 4180 CSV in UTF-8."""
+
+    delimiter: str | None = None  # default: ',' for csv, '\t' for tsv
+    quote: str | None = '"'
+    escape: str | None = None
+    encoding: str = "utf-8"
+    header_row: int = 0  # number of junk lines above the header row
+    decimal: str = "."
+    thousands: str | None = None
+    null_values: list[str] = Field(default_factory=lambda: ["", "NULL", "null", "NA", "N/A"])
+    sheet: str | int | None = None  # xlsx sheet name or index (default: the first)
+    comment: str | None = None
+
+    @field_validator("delimiter", "quote", "escape", "decimal", "thousands", "comment")
+    @classmethod
+    def _one_char(cls, value: str | None) -> str | None:
+        if value is not None and len(value) != 1:
+            raise ValueError(f"must be a single character, got {value!r}")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}") from None
+        return value
+
+
+class ColumnSpec(_Strict):
+    """One client column: its canonical name, its type, and (for dates) the formats it may use."""
+
+    name: str | None = None  # canonical name; default: the client's name lower-cased
+    type: ColumnType = "string"
+    formats: list[str] = Field(default_factory=list)  # strptime formats for date/timestamp
+    required: bool = True  # a drop without this column is a schema error
+    precision: int = 18
+    scale: int = 2
+
+    @field_validator("name")
+    @classmethod
+    def _safe(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_name("column", value)
+        return value
+
+
+class AsOfDateRule(_Strict):
+    """How a drop's ``as_of_date`` is derived: from a named group in the file-name pattern, or arrival."""
+
+    source: Literal["filename", "arrival"] = Field("filename", alias="from")
+    format: str = "%Y-%m-%d"
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CheckPolicy(_Strict):
+    """Severity and threshold of one quality check."""
+
+    severity: Literal["error", "warn", "off"] = "error"
+    threshold: float | None = None
+
+
+class QualityPolicy(_Strict):
+    """Per-dataset strictness. Defaults are deliberately conservative; see README 'Data quality'."""
+
+    max_reject_fraction: CheckPolicy = CheckPolicy(severity="error", threshold=0.05)
+    schema: CheckPolicy = CheckPolicy(severity="error")
+    key_unique: CheckPolicy = CheckPolicy(severity="error")
+    null_rate: CheckPolicy = CheckPolicy(severity="warn", threshold=0.5)
+    volume: CheckPolicy = CheckPolicy(severity="warn", threshold=0.2)
+    freshness_days: CheckPolicy = CheckPolicy(severity="warn", threshold=3)
+    referential_integrity: CheckPolicy = CheckPolicy(severity="warn", threshold=0.01)
+    reconciliation: CheckPolicy = CheckPolicy(severity="error")
+    rules: dict[str, Any] = Field(default_factory=dict)  # dataset-specific rule switches (see contracts)
+
+
+class DatasetSpec(_Strict):
+    """One dataset a client sends."""
+
+    canonical: Literal["orders", "customers", "products"]
+    pattern: str
+    format: DropFormat = "csv"
+    as_of_date: AsOfDateRule = AsOfDateRule()
+    reader: ReaderOptions = ReaderOptions()
+    columns: dict[str, ColumnSpec]
+    drift: Literal["accept", "warn", "fail"] = "warn"
+    quality: QualityPolicy = QualityPolicy()
+
+    @field_validator("pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _pattern_has_date(self) -> DatasetSpec:
+        if self.as_of_date.source == "filename" and "(?P<as_of_date>" not in self.pattern:
+            raise ValueError(
+                "as_of_date.from is 'filename' but the pattern has no named group (?P<as_of_date>...)"
+            )
+        return self
+
+    def canonical_name(self, client_column: str) -> str:
+        col = self.columns[client_column]
+        return col.name or client_column.lower()
+
+
+class CompletenessRule(_Strict):
+    """When a landed file counts as complete: a marker file beside it, or no change for a quiet period."""
+
+    mode: Literal["marker", "quiet_period"] = "quiet_period"
+    marker_suffix: str = ".done"
+    quiet_seconds: float = 30.0
+
+
+class ClientSpec(_Strict):
+    """A client: who they are, where their drops land, and the datasets they send."""
+
+    client: str
+    display_name: str | None = None
+    landing: str | None = None  # URI or path; default: <RETINA_LANDING_URI>/<client>
+    start_date: dt.date
+    end_date: dt.date | None = None
+    engine: Literal["pandas", "spark"] = "pandas"
+    completeness: CompletenessRule = CompletenessRule()
+    datasets: Annotated[dict[str, DatasetSpec], Field(min_length=1)]
+    features: list[Literal["order_summary"]] = Field(default_factory=list)
+
+    @field_validator("client")
+    @classmethod
+    def _safe_client(cls, value: str) -> str:
+        check_name("client", value)
+        return value
+
+    @field_validator("datasets")
+    @classmethod
+    def _safe_datasets(cls, value: dict[str, DatasetSpec]) -> dict[str, DatasetSpec]:
+        for name in value:
+            check_name("dataset", name)
+        return value
+
+    @model_validator(mode="after")
+    def _features_have_inputs(self) -> ClientSpec:
+        if "order_summary" in self.features and not any(
+            d.canonical == "orders" for d in self.datasets.values()
+        ):
+            raise ValueError("feature 'order_summary' needs a dataset with canonical: orders")
+        if self.end_date and self.end_date <= self.start_date:
+            raise ValueError("end_date must be after start_date")
+        return self
+
+    def landing_uri(self, landing_root: str) -> str:
+        if self.landing and ("://" in self.landing or self.landing.startswith("/")):
+            return self.landing.rstrip("/")
+        return f"{landing_root.rstrip('/')}/{self.landing or self.client}"
+
+
+@dataclass(frozen=True)
+class SpecError:
+    """A spec file that could not be loaded: which file, which field, what is wrong."""
+
+    file: str
+    field: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.problem}"
+
+
+class SpecLoadError(ValueError):
+    """Raised by :func:`load_client_spec` for one bad file."""
+
+    def __init__(self, errors: list[SpecError]):
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+def load_client_spec(path: Path) -> ClientSpec:
+    """Load and validate one spec file, raising :class:`SpecLoadError` with every problem found."""
+    name = str(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecLoadError([SpecError(name, "<file>", f"cannot read: {exc}")]) from None
+    except yaml.YAMLError as exc:
+        raise SpecLoadError([SpecError(name, "<file>", f"invalid YAML: {exc}")]) from None
+    if not isinstance(raw, dict):
+        raise SpecLoadError([SpecError(name, "<file>", "expected a mapping at the top level")])
+    try:
+        spec = ClientSpec.model_validate(raw)
+    except ValidationError as exc:
+        errors = [
+            SpecError(name, ".".join(str(p) for p in err["loc"]) or "<root>", err["msg"])
+            for err in exc.errors()
+        ]
+        raise SpecLoadError(errors) from None
+    except UnsafeNameError as exc:
+        raise SpecLoadError([SpecError(name, "client", str(exc))]) from None
+    if path.stem != spec.client:
+        raise SpecLoadError(
+            [SpecError(name, "client", f"client {spec.client!r} must match the file name {path.stem!r}")]
+        )
+    return spec
+
+
+def load_client_specs(clients_dir: str | Path) -> tuple[list[ClientSpec], list[SpecError]]:
+    """Load every ``*.yaml``/``*.yml`` in ``clients_dir``; bad files are reported, not fatal."""
+    directory = Path(clients_dir)
+    specs: list[ClientSpec] = []
+    errors: list[SpecError] = []
+    if not directory.is_dir():
+        return specs, [SpecError(str(directory), "<dir>", "clients folder does not exist")]
+    files: Iterable[Path] = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    for path in files:
+        try:
+            specs.append(load_client_spec(path))
+        except SpecLoadError as exc:
+            errors.extend(exc.errors)
+    return specs, errors

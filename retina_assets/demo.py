@@ -1,0 +1,85 @@
+"""Write the demo client's sample drops into a landing folder.
+
+The demo client (``clients/demo.yaml``) receives UCI Online Retail order lines as one file per day, in the
+shape of a legacy ERP export: ``orders_YYYYMMDD.csv``, semicolon-separated, Latin-1, decimal commas and
+day-first timestamps. Files are written to a hidden temporary name and renamed into place, so a sensor never
+sees half a file.
+
+Usage::
+
+    python -m retina_assets.demo [--landing DIR] [--days N] [--source CSV_GZ]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import uuid
+from pathlib import Path
+
+import pandas as pd
+
+from retina_assets.settings import REPO_ROOT, LakeSettings
+
+SAMPLE = REPO_ROOT / "sample_data" / "online_retail" / "online_retail_2010-12-01_2010-12-10.csv.gz"
+FULL = REPO_ROOT.parent / "shared" / "data" / "online_retail_uci" / "online_retail.csv.gz"
+
+
+def default_source() -> Path:
+    """The full Online Retail file when ``shared/data`` is beside the checkout, else the bundled sample."""
+    return FULL if FULL.exists() else SAMPLE
+
+
+def load_source(source: Path) -> pd.DataFrame:
+    return pd.read_csv(source, dtype=str, keep_default_na=False)
+
+
+def to_client_format(day: pd.DataFrame) -> bytes:
+    """Render one day's lines as the demo client sends them (the inverse of its spec's reader options)."""
+    out = day.copy()
+    ts = pd.to_datetime(out["InvoiceDate"], format="%Y-%m-%d %H:%M:%S")
+    out["InvoiceDate"] = ts.dt.strftime("%d/%m/%Y %H:%M")
+    out["UnitPrice"] = out["UnitPrice"].str.replace(".", ",", regex=False)
+    text = out.to_csv(sep=";", index=False, lineterminator="\r\n")
+    return text.encode("latin-1", errors="replace")
+
+
+def write_drops(
+    landing_dir: Path, source: Path | None = None, days: int | None = None, client: str = "demo"
+) -> list[Path]:
+    """Write one drop per calendar day of the source (the first ``days`` days); returns the files.
+
+    Existing files are left alone, so the command is safe to repeat.
+    """
+    frame = load_source(source or default_source())
+    target = landing_dir / client
+    target.mkdir(parents=True, exist_ok=True)
+    dates = sorted(frame["InvoiceDate"].str[:10].unique())
+    if days is not None:
+        dates = dates[:days]
+    written = []
+    by_day = frame.groupby(frame["InvoiceDate"].str[:10], sort=True)
+    for date in dates:
+        dest = target / f"orders_{date.replace('-', '')}.csv"
+        if dest.exists():
+            continue
+        tmp = target / f".{uuid.uuid4().hex}.tmp"
+        tmp.write_bytes(to_client_format(by_day.get_group(date)))
+        os.replace(tmp, dest)
+        written.append(dest)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--landing", default=None, help="landing folder (default: $RETINA_LANDING_URI)")
+    parser.add_argument("--days", type=int, default=None, help="only the first N days")
+    parser.add_argument("--source", type=Path, default=None, help="Online Retail CSV (.gz)")
+    args = parser.parse_args(argv)
+    landing = Path(args.landing or LakeSettings.from_env().landing_uri)
+    files = write_drops(landing, args.source, args.days)
+    print(f"wrote {len(files)} demo drop(s) to {landing / 'demo'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Features: model-ready datasets accumulated in hive partitions under ``<lake>/features``."""

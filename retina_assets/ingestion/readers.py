@@ -1,0 +1,230 @@
+"""Streaming readers for every drop format.
+
+Each reader yields ``pyarrow.RecordBatch`` objects of bounded size, so a drop far larger than memory is
+converted batch by batch. Text formats (CSV, TSV, fixed width) yield **all-string** columns: typing is
+done afterwards by :mod:`retina_assets.ingestion.coercion`, which can then report the exact bad value
+instead of failing a whole block. JSON, Parquet and Excel keep the types their format carries.
+
+Any problem reading a file raises :class:`DropReadError` naming the file and the reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from retina_assets.clients.spec import DatasetSpec, ReaderOptions
+
+BLOCK_BYTES = 16 << 20
+BATCH_ROWS = 256_000
+
+
+class DropReadError(ValueError):
+    """A drop file that cannot be read as declared; the message names the file and the reason."""
+
+    def __init__(self, file: str, reason: str):
+        self.file = file
+        self.reason = reason
+        super().__init__(f"{file}: {reason}")
+
+
+def iter_drop_batches(
+    path: str, spec: DatasetSpec, display_name: str | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Yield the record batches of one local drop file, read as ``spec`` declares."""
+    name = display_name or os.path.basename(path)
+    if os.path.getsize(path) == 0:
+        raise DropReadError(name, "file is empty (0 bytes)")
+    fmt = spec.format
+    try:
+        if fmt in ("csv", "tsv"):
+            yield from _iter_csv(path, spec.reader, "\t" if fmt == "tsv" else ",", name)
+        elif fmt == "jsonl":
+            yield from _iter_jsonl(path, spec.reader)
+        elif fmt == "json":
+            yield from _iter_json_document(path, spec.reader, name)
+        elif fmt == "parquet":
+            yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
+        elif fmt == "xlsx":
+            yield from _iter_xlsx(path, spec.reader, name)
+        elif fmt == "fixed_width":
+            yield from _iter_whitespace(path, spec.reader, name)
+        else:  # pragma: no cover - the spec's Literal type prevents this
+            raise DropReadError(name, f"unsupported format {fmt!r}")
+    except DropReadError:
+        raise
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise DropReadError(name, f"cannot read as {fmt}: {_short(exc)}") from None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:500]
+
+
+def read_header(path: str, options: ReaderOptions, delimiter: str, name: str) -> list[str]:
+    """The column names of a delimited file: the first record after ``header_row`` junk lines."""
+    with open(path, "rb") as raw:
+        text = io.TextIOWrapper(raw, encoding=options.encoding, newline="")
+        try:
+            for _ in range(options.header_row):
+                text.readline()
+            reader = csv.reader(
+                text,
+                delimiter=delimiter,
+                quotechar=options.quote or '"',
+                quoting=csv.QUOTE_MINIMAL if options.quote else csv.QUOTE_NONE,
+                escapechar=options.escape,
+            )
+            header = next(reader, None)
+        except UnicodeDecodeError as exc:
+            raise DropReadError(name, f"header is not valid {options.encoding}: {exc.reason}") from None
+        except csv.Error as exc:
+            raise DropReadError(name, f"cannot parse the header row: {exc}") from None
+    if not header or all(not h.strip() for h in header):
+        raise DropReadError(name, "no header row (the file has no columns)")
+    header = [h.strip().lstrip("\ufeff") for h in header]
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise DropReadError(name, f"duplicate column names in header: {dupes}")
+    return header
+
+
+def _iter_csv(path: str, options: ReaderOptions, default_delim: str, name: str) -> Iterator[pa.RecordBatch]:
+    delimiter = options.delimiter or default_delim
+    header = read_header(path, options, delimiter, name)
+    encoding = codecs.lookup(options.encoding).name
+    read_options = pacsv.ReadOptions(
+        skip_rows=options.header_row + 1,
+        column_names=header,
+        block_size=BLOCK_BYTES,
+        encoding="utf8" if encoding in ("utf-8", "utf-8-sig", "ascii") else options.encoding,
+    )
+    parse_options = pacsv.ParseOptions(
+        delimiter=delimiter,
+        quote_char=options.quote or False,
+        escape_char=options.escape or False,
+        double_quote=options.escape is None,
+        newlines_in_values=True,
+        invalid_row_handler=None,
+    )
+    convert_options = pacsv.ConvertOptions(
+        column_types={h: pa.string() for h in header},
+        null_values=options.null_values,
+        strings_can_be_null=True,
+        quoted_strings_can_be_null=False,
+        check_utf8=True,
+    )
+    reader = pacsv.open_csv(path, read_options, parse_options, convert_options)
+    yield from reader
+
+
+def _iter_jsonl(path: str, options: ReaderOptions) -> Iterator[pa.RecordBatch]:
+    reader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=BLOCK_BYTES))
+    yield from reader
+
+
+def _iter_json_document(path: str, options: ReaderOptions, name: str) -> Iterator[pa.RecordBatch]:
+    import json
+
+    with open(path, encoding=options.encoding) as fh:
+        try:
+            doc = json.load(fh)
+        except json.JSONDecodeError as exc:
+            raise DropReadError(
+                name, f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            ) from None
+        except RecursionError:
+            raise DropReadError(name, "JSON nesting is too deep") from None
+    if isinstance(doc, dict):
+        lists = [v for v in doc.values() if isinstance(v, list)]
+        doc = lists[0] if len(lists) == 1 else [doc]
+    if not isinstance(doc, list) or not all(isinstance(r, dict) for r in doc):
+        raise DropReadError(name, "expected a JSON array of objects (records)")
+    if not doc:
+        return
+    table = pa.Table.from_pylist(doc)
+    yield from table.to_batches(max_chunksize=BATCH_ROWS)
+
+
+def _iter_xlsx(path: str, options: ReaderOptions, name: str) -> Iterator[pa.RecordBatch]:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheet = options.sheet
+        if sheet is None:
+            ws = wb.worksheets[0]
+        elif isinstance(sheet, int):
+            ws = wb.worksheets[sheet]
+        else:
+            if sheet not in wb.sheetnames:
+                raise DropReadError(name, f"no sheet named {sheet!r}; sheets: {wb.sheetnames}")
+            ws = wb[sheet]
+        rows = ws.iter_rows(values_only=True)
+        for _ in range(options.header_row):
+            next(rows, None)
+        header_row = next(rows, None)
+        if not header_row:
+            raise DropReadError(name, "sheet has no header row")
+        header = [str(h).strip() if h is not None else f"column_{i}" for i, h in enumerate(header_row)]
+        buf: list[tuple] = []
+        for row in rows:
+            if row is None or all(v is None for v in row):
+                continue
+            buf.append(row)
+            if len(buf) >= BATCH_ROWS:
+                yield _xlsx_batch(header, buf)
+                buf = []
+        if buf:
+            yield _xlsx_batch(header, buf)
+    finally:
+        wb.close()
+
+
+def _xlsx_batch(header: list[str], rows: list[tuple]) -> pa.RecordBatch:
+    cols = {
+        h: [None if i >= len(r) or r[i] is None else str(r[i]) for r in rows] for i, h in enumerate(header)
+    }
+    return pa.RecordBatch.from_pydict(cols, schema=pa.schema([(h, pa.string()) for h in header]))
+
+
+def _iter_whitespace(path: str, options: ReaderOptions, name: str) -> Iterator[pa.RecordBatch]:
+    """Whitespace-aligned columns (e.g. CDNOW): runs of spaces or tabs separate fields."""
+    header: list[str] | None = None
+    buf: list[list[str]] = []
+    with open(path, encoding=options.encoding, newline=None) as fh:
+        for _ in range(options.header_row):
+            fh.readline()
+        for lineno, line in enumerate(fh, start=options.header_row + 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if header is None:
+                header = fields
+                continue
+            if len(fields) != len(header):
+                raise DropReadError(
+                    name, f"line {lineno}: expected {len(header)} fields, found {len(fields)}"
+                )
+            buf.append(fields)
+            if len(buf) >= BATCH_ROWS:
+                yield _string_batch(header, buf)
+                buf = []
+    if header is None:
+        raise DropReadError(name, "no header row")
+    if buf:
+        yield _string_batch(header, buf)
+
+
+def _string_batch(header: list[str], rows: list[list[str]]) -> pa.RecordBatch:
+    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in header]
+    return pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in cols], names=header)

@@ -1,0 +1,1 @@
+"""Quality: canonical contracts, row rules, quarantine of rejected rows, and Dagster asset checks."""

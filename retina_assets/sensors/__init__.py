@@ -1,0 +1,1 @@
+"""Sensors: start runs when complete new client drops land."""

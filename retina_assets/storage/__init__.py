@@ -1,0 +1,1 @@
+"""Storage: lake layout, filesystems and the immutable, versioned dataset store."""

@@ -1,0 +1,244 @@
+"""One small filesystem interface over local disk, S3 and Azure Blob/ADLS.
+
+The lake needs only a handful of operations, and it needs two of them to be *atomic*:
+
+* :meth:`LakeFileSystem.publish_file` makes a finished local file visible at its final path in one step.
+  On local disk the file is written beside the lake in ``<lake>/.tmp`` and then hard-linked (immutable
+  paths: fails if the path exists) or renamed (replaceable paths) into place. On S3 and Azure a single PUT
+  (or a completed multipart upload / committed block list) is atomic by the service's own guarantee: a
+  reader sees either nothing or the whole object.
+* Nothing is ever written in place, so a crash leaves at most an orphan in ``.tmp``, never a half file.
+
+Credentials are never passed in code: s3fs reads ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` (and
+``AWS_ENDPOINT_URL`` for S3-compatible servers), adlfs reads ``AZURE_STORAGE_CONNECTION_STRING`` or
+``AZURE_STORAGE_ACCOUNT_NAME``/``AZURE_STORAGE_ACCOUNT_KEY``. ``repr`` of these objects never shows them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlparse
+
+import fsspec
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 4 << 20) -> str:
+    """Hex SHA-256 of a local file, read in chunks (bounded memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A file as listed: its full URI, size in bytes, and a change token (mtime, etag or content-md5)."""
+
+    uri: str
+    size: int
+    token: str
+
+
+class LakeFileSystem:
+    """Filesystem operations the lake needs, addressed by full URIs (``/abs/path``, ``s3://``, ``abfs://``)."""
+
+    def __init__(self, root_uri: str):
+        self.root_uri = root_uri.rstrip("/")
+        parsed = urlparse(self.root_uri)
+        self.protocol = parsed.scheme if parsed.scheme and len(parsed.scheme) > 1 else "file"
+        if self.protocol == "file" and self.root_uri.startswith("file://"):
+            self.root_uri = parsed.path
+        self._fs: Any | None = None
+
+    def __repr__(self) -> str:  # never show credentials
+        return f"LakeFileSystem({self.root_uri!r})"
+
+    @property
+    def is_local(self) -> bool:
+        return self.protocol == "file"
+
+    @property
+    def fs(self) -> Any:
+        if self._fs is None:
+            self._fs = _make_fsspec(self.protocol)
+        return self._fs
+
+    # --- reading -----------------------------------------------------------------------------------
+    def exists(self, uri: str) -> bool:
+        return bool(self.fs.exists(self._strip(uri)))
+
+    @contextlib.contextmanager
+    def open_read(self, uri: str) -> Iterator[IO[bytes]]:
+        with self.fs.open(self._strip(uri), "rb") as fh:
+            yield fh
+
+    def read_bytes(self, uri: str) -> bytes:
+        with self.open_read(uri) as fh:
+            return fh.read()
+
+    def list_files(self, uri: str, recursive: bool = False) -> list[FileInfo]:
+        """Files (not folders) below ``uri``, sorted by URI; hidden (``.``/``_``) entries are skipped."""
+        base = self._strip(uri)
+        if not self.fs.exists(base):
+            return []
+        if recursive:
+            entries = self.fs.find(base, detail=True)
+            items = entries.values()
+        else:
+            items = [e for e in self.fs.ls(base, detail=True) if e.get("type") == "file"]
+        out = []
+        for entry in items:
+            name = entry["name"].rstrip("/")
+            rel = name[len(base.rstrip("/")) :].lstrip("/")
+            if any(part.startswith((".", "_")) for part in rel.split("/")):
+                continue
+            out.append(FileInfo(self._unstrip(name), int(entry.get("size") or 0), _change_token(entry)))
+        return sorted(out, key=lambda f: f.uri)
+
+    def info(self, uri: str) -> FileInfo:
+        entry = self.fs.info(self._strip(uri))
+        return FileInfo(uri, int(entry.get("size") or 0), _change_token(entry))
+
+    def local_copy(self, uri: str, tmp_dir: str) -> str:
+        """A local path with the bytes of ``uri``: the file itself on local disk, else a download."""
+        if self.is_local:
+            return self._strip(uri)
+        dest = os.path.join(tmp_dir, uuid.uuid4().hex + "-" + os.path.basename(uri))
+        self.fs.get(self._strip(uri), dest)
+        return dest
+
+    # --- writing -----------------------------------------------------------------------------------
+    def staging_dir(self) -> str:
+        """A local folder for files being written. On local disk it is on the lake's own filesystem."""
+        if self.is_local:
+            path = os.path.join(self.root_uri, ".tmp")
+            os.makedirs(path, exist_ok=True)
+            return path
+        path = os.path.join(tempfile.gettempdir(), "retina-staging")
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    @contextlib.contextmanager
+    def staged_file(self, suffix: str = ".parquet") -> Iterator[str]:
+        """A fresh local path to write to; removed afterwards whether or not it was published."""
+        path = os.path.join(self.staging_dir(), f"{uuid.uuid4().hex}{suffix}")
+        try:
+            yield path
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)
+
+    def publish_file(self, local_path: str, uri: str, *, replace: bool) -> bool:
+        """Make ``local_path``'s bytes visible at ``uri`` atomically.
+
+        With ``replace=False`` the destination is immutable: if it already exists nothing is written and
+        ``False`` is returned (callers use content-addressed names, so an existing file has the same bytes).
+        With ``replace=True`` the destination is swapped in one step. Returns ``True`` if bytes were written.
+        """
+        dest = self._strip(uri)
+        if self.is_local:
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if replace:
+                tmp = os.path.join(os.path.dirname(dest), f".{uuid.uuid4().hex}.tmp")
+                if _same_device(local_path, dest):
+                    os.link(local_path, tmp)
+                else:
+                    shutil.copyfile(local_path, tmp)
+                os.replace(tmp, dest)
+                return True
+            try:
+                if _same_device(local_path, dest):
+                    os.link(local_path, dest)
+                else:
+                    tmp = os.path.join(os.path.dirname(dest), f".{uuid.uuid4().hex}.tmp")
+                    shutil.copyfile(local_path, tmp)
+                    try:
+                        os.link(tmp, dest)
+                    finally:
+                        os.remove(tmp)
+            except FileExistsError:
+                return False
+            return True
+        if not replace and self.fs.exists(dest):
+            return False
+        self.fs.put_file(local_path, dest)
+        self.fs.invalidate_cache(os.path.dirname(dest))
+        return True
+
+    def write_bytes(self, uri: str, data: bytes, *, replace: bool = False) -> bool:
+        """Atomically write a small object (e.g. a manifest record)."""
+        with self.staged_file(suffix=".bin") as tmp:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            return self.publish_file(tmp, uri, replace=replace)
+
+    def delete(self, uri: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self._strip(uri))
+
+    # --- helpers -----------------------------------------------------------------------------------
+    def _strip(self, uri: str) -> str:
+        if self.is_local:
+            return uri[len("file://") :] if uri.startswith("file://") else uri
+        return uri
+
+    def _unstrip(self, name: str) -> str:
+        if self.is_local:
+            return name
+        return name if "://" in name else f"{self.protocol}://{name}"
+
+
+def _same_device(src: str, dest: str) -> bool:
+    parent = os.path.dirname(dest)
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    return os.stat(src).st_dev == os.stat(parent).st_dev
+
+
+def _change_token(entry: dict[str, Any]) -> str:
+    for key in ("ETag", "etag", "content_md5", "mtime", "LastModified", "last_modified", "created"):
+        value = entry.get(key)
+        if value:
+            return str(value.hex() if isinstance(value, bytes | bytearray) else value).strip('"')
+    return str(entry.get("size"))
+
+
+def _make_fsspec(protocol: str) -> Any:
+    if protocol == "file":
+        return fsspec.filesystem("file")
+    if protocol in ("s3", "s3a"):
+        kwargs: dict[str, Any] = {}
+        endpoint = os.environ.get("RETINA_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint:
+            kwargs["endpoint_url"] = endpoint
+        return fsspec.filesystem("s3", skip_instance_cache=True, **kwargs)
+    if protocol in ("abfs", "abfss", "az"):
+        kwargs = {}
+        conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+        if conn:
+            kwargs["connection_string"] = conn
+        else:
+            kwargs["account_name"] = os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
+            if os.environ.get("AZURE_STORAGE_ACCOUNT_KEY"):
+                kwargs["account_key"] = os.environ["AZURE_STORAGE_ACCOUNT_KEY"]
+            elif os.environ.get("AZURE_STORAGE_SAS_TOKEN"):
+                kwargs["sas_token"] = os.environ["AZURE_STORAGE_SAS_TOKEN"]
+            else:
+                kwargs["anon"] = False
+        return fsspec.filesystem("abfs", skip_instance_cache=True, **kwargs)
+    raise ValueError(f"unsupported storage scheme {protocol!r}: use a local path, s3:// or abfs://")
+
+
+def filesystem_for(uri: str) -> LakeFileSystem:
+    """The :class:`LakeFileSystem` that serves ``uri``."""
+    return LakeFileSystem(uri if "://" in uri else str(Path(uri).resolve()))

@@ -1,0 +1,108 @@
+"""The lake's layout, and the validation of every name that becomes part of a path.
+
+Layout (``<lake>`` is ``RETINA_LAKE_URI``)::
+
+    <lake>/raw/<client>/<dataset>/as_of_date=YYYY-MM-DD/<sha256>.parquet        immutable versions
+    <lake>/validated/<client>/<dataset>/as_of_date=YYYY-MM-DD/<sha256>.parquet  immutable versions
+    <lake>/rejected/<client>/<dataset>/as_of_date=YYYY-MM-DD/<sha256>.parquet   immutable versions
+    <lake>/features/<client>/<feature>/as_of_date=YYYY-MM-DD/part-0.parquet     current partition (hive)
+    <lake>/_versions/features/<client>/<feature>/as_of_date=.../<sha256>.parquet immutable feature versions
+    <lake>/_manifests/<zone>/<client>/<dataset>/as_of_date=.../<ts>-<sha256>.json version records
+
+Client, dataset and partition names are checked against a strict pattern before they reach a path, so a
+hostile name such as ``../etc`` or ``a|b`` is refused with a clear error instead of escaping the lake.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+ZONES = ("raw", "validated", "rejected", "features")
+PARTITION_COLUMN = "as_of_date"
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+class UnsafeNameError(ValueError):
+    """A client, dataset or partition name that must not become part of a path."""
+
+
+def check_name(kind: str, value: str) -> str:
+    """Return ``value`` if it is a safe lower-case identifier, else raise :class:`UnsafeNameError`.
+
+    Safe means: starts with a letter, only ``a-z``, ``0-9`` and ``_``, at most 63 characters. That keeps
+    names valid as Dagster asset-key parts, dynamic partition keys (no ``|``) and path segments (no ``/``,
+    ``..`` or ``\\``).
+    """
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise UnsafeNameError(
+            f"{kind} name {value!r} is not allowed: use lower-case letters, digits and '_', "
+            "starting with a letter (at most 63 characters)"
+        )
+    return value
+
+
+def check_partition_key(value: str) -> str:
+    """Return ``value`` if it is a real calendar date ``YYYY-MM-DD``, else raise :class:`UnsafeNameError`."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise UnsafeNameError(f"partition key {value!r} is not a date of the form YYYY-MM-DD")
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise UnsafeNameError(f"partition key {value!r} is not a valid date: {exc}") from None
+    return value
+
+
+def join(base: str, *parts: str) -> str:
+    """Join URI or path segments with ``/`` (object stores and local paths alike)."""
+    out = base.rstrip("/")
+    for part in parts:
+        out = f"{out}/{part.strip('/')}"
+    return out
+
+
+def dataset_root(lake_uri: str, zone: str, client: str, dataset: str) -> str:
+    """The hive root of one dataset in one zone, e.g. ``<lake>/features/demo/order_summary``."""
+    if zone not in ZONES:
+        raise ValueError(f"unknown zone {zone!r}; expected one of {ZONES}")
+    return join(lake_uri, zone, check_name("client", client), check_name("dataset", dataset))
+
+
+def partition_dir(lake_uri: str, zone: str, client: str, dataset: str, partition: str) -> str:
+    """The folder of one partition: ``<root>/as_of_date=YYYY-MM-DD``."""
+    return join(
+        dataset_root(lake_uri, zone, client, dataset), f"{PARTITION_COLUMN}={check_partition_key(partition)}"
+    )
+
+
+def version_dir(lake_uri: str, zone: str, client: str, dataset: str, partition: str) -> str:
+    """Where the immutable versions of a partition live.
+
+    Raw, validated and rejected versions sit in the partition folder itself. Feature versions live under
+    ``<lake>/_versions/`` so that the feature hive root only ever holds the one current file per partition.
+    """
+    if zone == "features":
+        return join(
+            lake_uri,
+            "_versions",
+            "features",
+            check_name("client", client),
+            check_name("dataset", dataset),
+            f"{PARTITION_COLUMN}={check_partition_key(partition)}",
+        )
+    return partition_dir(lake_uri, zone, client, dataset, partition)
+
+
+def manifest_dir(lake_uri: str, zone: str, client: str, dataset: str, partition: str) -> str:
+    """Where the version records (JSON) of a partition live; see :mod:`retina_assets.storage.manifest`."""
+    if zone not in ZONES:
+        raise ValueError(f"unknown zone {zone!r}; expected one of {ZONES}")
+    return join(
+        lake_uri,
+        "_manifests",
+        zone,
+        check_name("client", client),
+        check_name("dataset", dataset),
+        f"{PARTITION_COLUMN}={check_partition_key(partition)}",
+    )

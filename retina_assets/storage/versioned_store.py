@@ -1,0 +1,204 @@
+"""The immutable, content-addressed dataset store.
+
+Guarantees, on every backend (local disk, S3, Azure):
+
+* **A path always means the same bytes.** A version is written once to
+  ``.../as_of_date=X/<sha256 of its bytes>.parquet`` and never overwritten or deleted by the lake.
+* **Atomic visibility.** Parquet is written to a staging file, hashed, then published in one step
+  (:meth:`LakeFileSystem.publish_file`); a reader never sees a half file.
+* **Dedupe.** If the new bytes equal the current version of the partition, nothing is written and the
+  current version is returned (``deduplicated=True``).
+* **A record per version.** Each new version gets an immutable JSON record under ``<lake>/_manifests/``
+  (path, hash, rows, schema, input paths, run id, time). The newest record is the partition's *current*
+  version. The records make lineage and old versions available without a Dagster instance.
+* **Feature partitions** are additionally *published* to ``<lake>/features/.../as_of_date=X/part-0.parquet``
+  by an atomic replace, so the feature root is a plain hive dataset with one copy of each partition.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from retina_assets.storage import paths
+from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for, sha256_file
+
+PARQUET_COMPRESSION = "zstd"
+PUBLISHED_FILE = "part-0.parquet"
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One immutable version of one partition of one dataset."""
+
+    zone: str
+    client: str
+    dataset: str
+    partition: str
+    path: str
+    content_hash: str
+    row_count: int
+    num_bytes: int
+    created_at: str
+    columns: dict[str, str] = field(default_factory=dict)
+    input_paths: list[str] = field(default_factory=list)
+    run_id: str | None = None
+    published_path: str | None = None
+    deduplicated: bool = False
+
+    def to_record(self) -> dict[str, Any]:
+        record = asdict(self)
+        record.pop("deduplicated")
+        return record
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> DatasetVersion:
+        known = {f for f in cls.__dataclass_fields__ if f != "deduplicated"}
+        return cls(**{k: v for k, v in record.items() if k in known})
+
+
+def _clean_schema(schema: pa.Schema) -> pa.Schema:
+    """Drop pandas' index metadata so bytes depend on the data, not on the dataframe library used."""
+    meta = dict(schema.metadata or {})
+    meta.pop(b"pandas", None)
+    return schema.with_metadata(meta or None)
+
+
+def table_from_any(data: Any) -> pa.Table:
+    """Accept a pyarrow Table, a pandas or polars DataFrame and return a pyarrow Table."""
+    if isinstance(data, pa.Table):
+        table = data
+    elif hasattr(data, "to_arrow") and not hasattr(data, "iloc"):  # polars
+        table = data.to_arrow()
+    else:
+        import pandas as pd
+
+        if not isinstance(data, pd.DataFrame):
+            raise TypeError(f"cannot store {type(data).__name__}: expected a pyarrow Table or a DataFrame")
+        table = pa.Table.from_pandas(data, preserve_index=False)
+    return table.replace_schema_metadata(_clean_schema(table.schema).metadata)
+
+
+class VersionedStore:
+    """Reads and writes immutable dataset versions below one lake root."""
+
+    def __init__(self, lake_uri: str, fs: LakeFileSystem | None = None):
+        self.fs = fs or filesystem_for(lake_uri)
+        self.lake_uri = self.fs.root_uri
+
+    def __repr__(self) -> str:
+        return f"VersionedStore({self.lake_uri!r})"
+
+    # --- writing -----------------------------------------------------------------------------------
+    def write(
+        self,
+        zone: str,
+        client: str,
+        dataset: str,
+        partition: str,
+        data: pa.Table | Iterable[pa.RecordBatch],
+        *,
+        schema: pa.Schema | None = None,
+        input_paths: Sequence[str] = (),
+        run_id: str | None = None,
+    ) -> DatasetVersion:
+        """Write one partition version; see the module docstring for the guarantees.
+
+        ``data`` is a Table or an iterable of record batches (streamed to disk, bounded memory; then
+        ``schema`` is required). An empty input writes a valid zero-row file with the schema.
+        """
+        target_dir = paths.version_dir(self.lake_uri, zone, client, dataset, partition)
+        with self.fs.staged_file() as staged:
+            row_count, written_schema = _write_parquet(staged, data, schema)
+            digest = sha256_file(staged)
+            num_bytes = os.path.getsize(staged)
+            current = self.current(zone, client, dataset, partition)
+            if current is not None and current.content_hash == digest:
+                return DatasetVersion(**{**current.to_record(), "deduplicated": True})
+            uri = paths.join(target_dir, f"{digest}.parquet")
+            self.fs.publish_file(staged, uri, replace=False)
+            published = None
+            if zone == "features":
+                published = paths.join(
+                    paths.partition_dir(self.lake_uri, zone, client, dataset, partition), PUBLISHED_FILE
+                )
+                self.fs.publish_file(staged, published, replace=True)
+        version = DatasetVersion(
+            zone=zone,
+            client=client,
+            dataset=dataset,
+            partition=partition,
+            path=uri,
+            content_hash=digest,
+            row_count=row_count,
+            num_bytes=num_bytes,
+            created_at=dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+            columns={f.name: str(f.type) for f in written_schema},
+            input_paths=list(input_paths),
+            run_id=run_id,
+            published_path=published,
+        )
+        self._record(version)
+        return version
+
+    def _record(self, version: DatasetVersion) -> None:
+        stamp = version.created_at.replace("-", "").replace(":", "").replace("+0000", "Z")
+        name = f"{stamp}-{version.content_hash[:12]}.json"
+        record_dir = paths.manifest_dir(
+            self.lake_uri, version.zone, version.client, version.dataset, version.partition
+        )
+        payload = json.dumps(version.to_record(), indent=1, sort_keys=True).encode()
+        self.fs.write_bytes(paths.join(record_dir, name), payload, replace=False)
+
+    # --- reading -----------------------------------------------------------------------------------
+    def versions(self, zone: str, client: str, dataset: str, partition: str) -> list[DatasetVersion]:
+        """All recorded versions of a partition, oldest first."""
+        record_dir = paths.manifest_dir(self.lake_uri, zone, client, dataset, partition)
+        records = [f for f in self.fs.list_files(record_dir) if f.uri.endswith(".json")]
+        return [DatasetVersion.from_record(json.loads(self.fs.read_bytes(f.uri))) for f in records]
+
+    def current(self, zone: str, client: str, dataset: str, partition: str) -> DatasetVersion | None:
+        """The newest recorded version of a partition, or ``None`` if it was never written."""
+        found = self.versions(zone, client, dataset, partition)
+        return found[-1] if found else None
+
+    def partitions(self, zone: str, client: str, dataset: str) -> list[str]:
+        """Partition keys that have at least one recorded version, sorted."""
+        root = paths.join(self.lake_uri, "_manifests", zone, client, dataset)
+        keys = set()
+        for info in self.fs.list_files(root, recursive=True):
+            for part in info.uri.split("/"):
+                if part.startswith(f"{paths.PARTITION_COLUMN}="):
+                    keys.add(part.split("=", 1)[1])
+        return sorted(keys)
+
+    def read_table(self, uri: str, columns: Sequence[str] | None = None) -> pa.Table:
+        """Read one version file into a pyarrow Table."""
+        with self.fs.open_read(uri) as fh:
+            return pq.read_table(fh, columns=list(columns) if columns else None)
+
+
+def _write_parquet(
+    path: str, data: pa.Table | Iterable[pa.RecordBatch], schema: pa.Schema | None
+) -> tuple[int, pa.Schema]:
+    if isinstance(data, pa.Table):
+        table = data.replace_schema_metadata(_clean_schema(data.schema).metadata)
+        pq.write_table(table, path, compression=PARQUET_COMPRESSION, row_group_size=256_000)
+        return table.num_rows, table.schema
+    if schema is None:
+        raise ValueError("a schema is required when writing a stream of record batches")
+    schema = _clean_schema(schema)
+    rows = 0
+    with pq.ParquetWriter(path, schema, compression=PARQUET_COMPRESSION) as writer:
+        for batch in data:
+            if batch.num_rows:
+                writer.write_batch(batch.cast(schema) if batch.schema != schema else batch)
+                rows += batch.num_rows
+    return rows, schema

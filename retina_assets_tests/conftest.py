@@ -1,0 +1,58 @@
+"""Shared fixtures: a temporary lake and landing zone, demo drops, and a real (ephemeral) Dagster instance.
+
+Fixtures for external servers (moto S3, Azurite, Spark Connect) live in their own plugin modules listed in
+``pytest_plugins`` so each can be read on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from retina_assets.settings import REPO_ROOT, LakeSettings
+
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class LakeEnv:
+    """A temporary lake, landing zone and clients folder, exported as the RETINA_* variables."""
+
+    lake: Path
+    landing: Path
+    clients_dir: Path
+
+    @property
+    def settings(self) -> LakeSettings:
+        return LakeSettings(str(self.lake), str(self.landing), str(self.clients_dir))
+
+
+@pytest.fixture
+def lake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LakeEnv:
+    """An empty lake and landing zone with the repository's client specs."""
+    env = LakeEnv(tmp_path / "lake", tmp_path / "landing", REPO_ROOT / "clients")
+    env.lake.mkdir()
+    env.landing.mkdir()
+    monkeypatch.setenv("RETINA_LAKE_URI", str(env.lake))
+    monkeypatch.setenv("RETINA_LANDING_URI", str(env.landing))
+    monkeypatch.setenv("RETINA_CLIENTS_DIR", str(env.clients_dir))
+    return env
+
+
+@pytest.fixture
+def demo_drops(lake_env: LakeEnv) -> list[Path]:
+    """The first three days of demo drops (from the bundled Online Retail sample)."""
+    from retina_assets.demo import SAMPLE, write_drops
+
+    return write_drops(lake_env.landing, source=SAMPLE, days=3)
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    """A real Dagster instance with temporary storage (event log, runs), discarded after the test."""
+    with dg.instance_for_test() as inst:
+        yield inst
