@@ -95,6 +95,12 @@ def summarize_orders(orders: pl.DataFrame) -> pl.DataFrame:
     return out.select(SCHEMA.names)
 
 
+class EngineConfig(dg.Config):
+    """Run config: ``engine`` overrides the client's spec engine for this run ("" = use the spec)."""
+
+    engine: str = ""
+
+
 def build_order_summary_asset(
     client: ClientSpec,
     orders_dataset: str,
@@ -117,10 +123,20 @@ def build_order_summary_asset(
         ),
         metadata={"retina/zone": "features", "retina/dataset": "order_summary"},
     )
-    def _order_summary(context: dg.AssetExecutionContext, orders: DatasetRef) -> dg.Output[pa.Table]:
+    def _order_summary(
+        context: dg.AssetExecutionContext, config: EngineConfig, orders: DatasetRef
+    ) -> dg.Output[pa.Table]:
         frame = orders.to_polars()
         unattributed = frame.filter(pl.col("customer_id").is_null()).height if frame.height else 0
-        summary = summarize_orders(frame).to_arrow().cast(SCHEMA)
+        # --- engine switch (issue 6): same output schema, path and metadata on both engines ---
+        engine = config.engine or client.engine
+        if engine == "spark":
+            from retina_assets.engines.spark import spark_session
+            from retina_assets.features.order_summary_spark import summarize_orders_on_spark
+
+            summary = summarize_orders_on_spark(spark_session(), orders.uri)
+        else:
+            summary = summarize_orders(frame).to_arrow().cast(SCHEMA)
         context.log.info(f"order_summary [{context.partition_key}]: {summary.num_rows:,} customers")
         return dg.Output(
             summary,

@@ -1,0 +1,1 @@
+"""Execution engines: in-process (pandas/polars) or Spark (local mode or Spark Connect)."""
