@@ -30,7 +30,10 @@ def spark_session(remote: str | None = None) -> Any:
     if remote:
         if not remote.startswith("sc://"):
             raise ValueError(f"{SPARK_REMOTE_ENV} must look like sc://host:port, got {remote!r}")
-        return SparkSession.builder.remote(remote).getOrCreate()
+        # the Connect client session directly, so it can coexist with a local session in the same process
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+        return ConnectSession.builder.remote(remote).getOrCreate()
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
