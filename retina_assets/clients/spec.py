@@ -102,8 +102,10 @@ class CheckPolicy(_Strict):
 class QualityPolicy(_Strict):
     """Per-dataset strictness. Defaults are deliberately conservative; see README 'Data quality'."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     max_reject_fraction: CheckPolicy = CheckPolicy(severity="error", threshold=0.05)
-    schema: CheckPolicy = CheckPolicy(severity="error")
+    schema_conformance: CheckPolicy = Field(CheckPolicy(severity="error"), alias="schema")
     key_unique: CheckPolicy = CheckPolicy(severity="error")
     null_rate: CheckPolicy = CheckPolicy(severity="warn", threshold=0.5)
     volume: CheckPolicy = CheckPolicy(severity="warn", threshold=0.2)

@@ -18,7 +18,7 @@ from retina_assets.quality.contracts import KEYS, REQUIRED
 from retina_assets.quality.validation import ValidationOutcome, key_duplicates
 
 CHECKS = ("reconciliation", "schema", "reject_fraction", "key_unique", "null_rate", "volume")
-_POLICY_FIELD = {"reject_fraction": "max_reject_fraction"}
+_POLICY_FIELD = {"reject_fraction": "max_reject_fraction", "schema": "schema_conformance"}
 
 
 def policy(spec: DatasetSpec, check: str) -> CheckPolicy:

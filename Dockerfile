@@ -1,0 +1,30 @@
+# Code-location image for Retina Lake: the Dagster code server for `retina_assets.definitions`, installed
+# exactly from uv.lock. The webserver and daemon (same image, other commands) load it via gRPC.
+#   docker build -t retina-assets .
+#   docker run -p 4000:4000 -e RETINA_LAKE_URI=s3://bucket/lake -e AWS_ACCESS_KEY_ID ... retina-assets
+FROM python:3.11-slim-bookworm
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openjdk-17-jre-headless procps \
+ && rm -rf /var/lib/apt/lists/*
+ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
+    PYTHONUNBUFFERED=1 \
+    UV_PROJECT_ENVIRONMENT=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    DAGSTER_HOME=/opt/dagster/home
+
+RUN pip install --no-cache-dir uv==0.13.9
+WORKDIR /app
+# Dependencies first (cached layer), from the lock file only.
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --frozen --no-dev --no-install-project
+COPY retina_assets ./retina_assets
+COPY clients ./clients
+COPY sample_data ./sample_data
+RUN uv sync --frozen --no-dev
+COPY dagster.yaml workspace.yaml ./
+RUN mkdir -p $DAGSTER_HOME && cp dagster.yaml $DAGSTER_HOME/dagster.yaml
+
+ENV RETINA_CLIENTS_DIR=/app/clients
+EXPOSE 4000
+CMD ["dagster", "code-server", "start", "-h", "0.0.0.0", "-p", "4000", "-m", "retina_assets.definitions"]
