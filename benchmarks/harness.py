@@ -1,0 +1,141 @@
+"""Running one workload in its own process and measuring its time and peak memory.
+
+Peak memory is the larger of (a) the workload process's own peak RSS (``VmHWM``) and (b) the highest summed RSS of
+the workload's process tree, sampled every 20 ms with psutil (this is what counts a Spark JVM too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+from retina_assets.settings import REPO_ROOT
+
+SAMPLE_SECONDS = 0.02
+
+
+@dataclass
+class Measurement:
+    """One run of one workload."""
+
+    seconds: float
+    rows: int
+    peak_rss: int
+    result: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Series:
+    """Repeated runs of one workload; figures are medians."""
+
+    name: str
+    runs: list[Measurement]
+
+    @property
+    def seconds(self) -> float:
+        return statistics.median(m.seconds for m in self.runs)
+
+    @property
+    def rows(self) -> int:
+        return self.runs[0].rows
+
+    @property
+    def rows_per_second(self) -> float:
+        return statistics.median(m.rows_per_second for m in self.runs)
+
+    @property
+    def peak_rss(self) -> int:
+        return int(statistics.median(m.peak_rss for m in self.runs))
+
+    @property
+    def max_peak_rss(self) -> int:
+        return max(m.peak_rss for m in self.runs)
+
+    def phase(self, name: str) -> float | None:
+        values = [m.result.get("phases", {}).get(name) for m in self.runs]
+        present = [v for v in values if v is not None]
+        return statistics.median(present) if present else None
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+class WorkloadError(RuntimeError):
+    """A workload process failed; the message carries the end of its stderr."""
+
+
+def measure(task: str, timeout: float = 1800, **kwargs: Any) -> Measurement:
+    """Run ``benchmarks.workloads`` ``task`` with ``kwargs`` in a fresh process and measure it."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.workloads", task, json.dumps(kwargs)],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    peak = 0
+    ps = psutil.Process(proc.pid)
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss(ps))
+            time.sleep(SAMPLE_SECONDS)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise WorkloadError(f"{task} timed out after {timeout}s") from None
+    finally:
+        stop.set()
+        sampler.join()
+    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise WorkloadError(f"{task} failed (exit {proc.returncode}):\n{err[-3000:]}")
+    result = json.loads(lines[-1][len("RESULT ") :])
+    return Measurement(
+        seconds=float(result["seconds"]),
+        rows=int(result["rows"]),
+        peak_rss=max(peak, int(result.get("peak_rss_bytes", 0))),
+        result=result,
+    )
+
+
+def repeat(name: str, task: str, repeats: int, prepare: Any = None, **kwargs: Any) -> Series:
+    """``repeats`` measurements of ``task``; ``prepare()`` (if given) runs before each (e.g. clean outputs)."""
+    runs = []
+    for _ in range(repeats):
+        if prepare is not None:
+            prepare()
+        runs.append(measure(task, **kwargs))
+    return Series(name, runs)

@@ -1,0 +1,429 @@
+"""Run the benchmarks and print (and save) the results table.
+
+Usage::
+
+    python -m benchmarks.run [--rows 5000000] [--repeats 3] [--quick] [--skip-spark] [--skip-latency]
+
+Generated drops go to ``benchmarks/.data/`` (git-ignored); the table is printed and written to
+``benchmarks/results/latest.md``. ``--quick`` is a smoke run (50,000 rows, 1 repeat, 1 latency drop).
+See ``docs/benchmarks.md`` for what is measured and how to read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from benchmarks.generate import DATA_DIR, GeneratedDrop, generate
+from benchmarks.harness import Series, repeat
+from retina_assets.settings import REPO_ROOT
+
+RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
+MB = 1 << 20
+
+GOAL_RAW_RATIO = 1.5
+GOAL_PEAK_BYTES = 1.5 * (1 << 30)
+GOAL_LATENCY_SECONDS = 60.0
+
+
+@dataclass
+class Config:
+    rows: int = 5_000_000
+    repeats: int = 3
+    scale_factor: int = 4
+    latency_drops: int = 3
+    spark: bool = True
+    latency: bool = True
+    validation: bool = True
+    scaling: bool = True
+    data_dir: Path = DATA_DIR
+    results: Path | None = RESULTS
+    log: Callable[[str], None] = print
+
+
+@dataclass
+class Report:
+    config: Config
+    machine: dict[str, str]
+    drop: GeneratedDrop
+    raw: dict[str, Series] = field(default_factory=dict)
+    validation: Series | None = None
+    features: dict[str, Series] = field(default_factory=dict)
+    scaling: list[tuple[GeneratedDrop, dict[str, Series]]] = field(default_factory=list)
+    latency: object | None = None
+    load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    wall_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+# --- machine --------------------------------------------------------------------------------------
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(module: str) -> str:
+    try:
+        from importlib.metadata import version
+
+        return version(module)
+    except Exception:  # noqa: BLE001 - a missing package is reported, not fatal
+        return "not installed"
+
+
+def _java() -> str:
+    try:
+        out = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=30)
+        return (out.stderr or out.stdout).splitlines()[0].strip()
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        return "not found"
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def machine_info() -> dict[str, str]:
+    """CPU, cores, RAM, OS and the versions of every tool measured."""
+    return {
+        "date (UTC)": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
+        "commit": _git_commit(),
+        "cpu": _cpu_model(),
+        "cores": f"{os.cpu_count()} logical ({psutil.cpu_count(logical=False)} physical)",
+        "ram": f"{psutil.virtual_memory().total / (1 << 30):.1f} GiB",
+        "os": f"{platform.system()} {platform.release()} {platform.machine()}",
+        "python": platform.python_version(),
+        "versions": ", ".join(
+            f"{m} {_version(m)}"
+            for m in ("pyarrow", "polars", "duckdb", "pandas", "pandera", "dagster", "pyspark")
+        ),
+        "java": _java(),
+    }
+
+
+# --- running --------------------------------------------------------------------------------------
+def _fresh(path: Path) -> Callable[[], None]:
+    def prepare() -> None:
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+
+    return prepare
+
+
+def run_raw(drop: GeneratedDrop, repeats: int, work: Path) -> dict[str, Series]:
+    """Project vs DuckDB vs polars on one drop file; returns the series by name."""
+    lake, out = work / "lake", work / "out"
+    return {
+        "retina_assets (DropConversion + VersionedStore.write)": repeat(
+            "project", "project_raw", repeats, _fresh(lake),
+            landing=str(drop.landing), partition=drop.partition, lake=str(lake),
+        ),
+        "DuckDB COPY ... TO parquet": repeat(
+            "duckdb", "duckdb_raw", repeats, _fresh(out), csv=str(drop.path), out=str(out / "duckdb.parquet"),
+        ),
+        "polars scan_csv().sink_parquet()": repeat(
+            "polars", "polars_raw", repeats, _fresh(out), csv=str(drop.path), out=str(out / "polars.parquet"),
+        ),
+    }  # fmt: skip
+
+
+def run(config: Config) -> Report:
+    """Run every selected benchmark section; failures of a section are recorded, not fatal."""
+    log = config.log
+    started = time.perf_counter()
+    report_machine = machine_info()
+    log(f"machine: {report_machine}")
+    load_before = os.getloadavg()
+    log(f"generating {config.rows:,} rows ...")
+    drop = generate(config.rows, config.data_dir)
+    report = Report(config, report_machine, drop, load_before=load_before)
+    work = config.data_dir / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+
+    log(
+        f"raw conversion of {drop.rows:,} rows ({drop.num_bytes / MB:.0f} MB), {config.repeats} repeat(s) ..."
+    )
+    report.raw = run_raw(drop, config.repeats, work / "raw")
+    log(render_raw(report))
+
+    if config.validation:
+        try:
+            _run_validation(report, work)
+        except Exception as exc:  # noqa: BLE001 - reported in the table
+            report.errors.append(f"validation/features: {exc}")
+            log(f"validation/features failed: {exc}")
+    if config.scaling:
+        try:
+            big = generate(config.rows * config.scale_factor, config.data_dir)
+            log(f"memory scaling: {big.rows:,} rows ({big.num_bytes / MB:.0f} MB), 1 run each ...")
+            report.scaling = [(drop, report.raw), (big, run_raw(big, 1, work / "scale"))]
+        except Exception as exc:  # noqa: BLE001
+            report.errors.append(f"scaling: {exc}")
+            log(f"scaling failed: {exc}")
+    if config.latency:
+        try:
+            from benchmarks.latency import measure_latency
+
+            log(f"drop-to-features latency, {config.latency_drops} drop(s) with a real daemon ...")
+            report.latency = measure_latency(config.latency_drops, workdir=work)
+        except Exception as exc:  # noqa: BLE001
+            report.errors.append(f"latency: {exc}")
+            log(f"latency failed: {exc}")
+    report.load_after = os.getloadavg()
+    report.wall_seconds = time.perf_counter() - started
+    shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def _run_validation(report: Report, work: Path) -> None:
+    config, log = report.config, report.config.log
+    lake = work / "vf"
+    _fresh(lake)()
+    raw = repeat("raw", "project_raw", 1, None, landing=str(report.drop.landing),
+                 partition=report.drop.partition, lake=str(lake))  # fmt: skip
+    raw_path = raw.runs[0].result["path"]
+    log("validation (in-process) ...")
+
+    def clean_validated() -> None:
+        for zone in ("validated", "rejected"):
+            shutil.rmtree(lake / zone, ignore_errors=True)
+            shutil.rmtree(lake / "_manifests" / zone, ignore_errors=True)
+
+    report.validation = repeat("validate", "validate", config.repeats, clean_validated,
+                               raw_path=raw_path, partition=report.drop.partition, lake=str(lake))  # fmt: skip
+    validated = report.validation.runs[-1].result["path"]
+    engines = ["inprocess", "spark"] if config.spark else ["inprocess"]
+    for engine in engines:
+        log(f"features ({engine}) ...")
+
+        def clean_features() -> None:
+            shutil.rmtree(lake / "features", ignore_errors=True)
+            shutil.rmtree(lake / "_manifests" / "features", ignore_errors=True)
+
+        report.features[engine] = repeat(engine, "features", config.repeats, clean_features,
+                                         validated_path=validated, partition=report.drop.partition,
+                                         lake=str(lake), engine=engine)  # fmt: skip
+    log(render_validation(report))
+
+
+# --- rendering ------------------------------------------------------------------------------------
+def _mb(n: int | float) -> str:
+    return f"{n / MB:,.0f}"
+
+
+def _s(x: float | None) -> str:
+    return "-" if x is None else f"{x:,.1f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def raw_ratio(raw: dict[str, Series]) -> float:
+    """Project time / time of the faster baseline (1.0 = as fast; the goal is <= 1.5)."""
+    project, *baselines = raw.values()
+    return project.seconds / min(b.seconds for b in baselines)
+
+
+def render_raw(report: Report) -> str:
+    raw = report.raw
+    fastest = min(s.seconds for name, s in list(raw.items())[1:])
+    rows = [
+        [name, f"{s.rows:,}", f"{s.seconds:.2f}", f"{s.rows_per_second:,.0f}", f"{s.seconds / fastest:.2f}x",
+         _mb(s.peak_rss), _mb(s.runs[0].result.get("out_bytes", 0))]
+        for name, s in raw.items()
+    ]  # fmt: skip
+    head = f"### Raw conversion: {report.drop.rows:,} rows, {report.drop.num_bytes / MB:,.0f} MB CSV (median of {report.config.repeats})\n\n"
+    return head + _table(
+        ["tool", "rows", "seconds", "rows/s", "time vs faster baseline", "peak RSS MB", "Parquet MB"], rows
+    )
+
+
+def render_validation(report: Report) -> str:
+    v = report.validation
+    if v is None:
+        return ""
+    rows = [["validation (pandas + pandera), in-process", f"{v.rows:,}", _s(v.phase("load")), _s(v.phase("compute")),
+             _s(v.phase("write")), f"{v.seconds:.1f}", f"{v.rows_per_second:,.0f}", _mb(v.peak_rss)]]  # fmt: skip
+    for engine, s in report.features.items():
+        label = (
+            "order_summary in-process (polars)" if engine == "inprocess" else "order_summary on local Spark"
+        )
+        rows.append([label, f"{s.rows:,}", _s(s.phase("load")), _s(s.phase("compute")), _s(s.phase("write")),
+                     f"{s.seconds:.1f}", f"{s.rows_per_second:,.0f}", _mb(s.peak_rss)])  # fmt: skip
+    for engine, s in report.features.items():
+        label = "in-process" if engine == "inprocess" else "validation in-process + features on Spark"
+        total = v.seconds + s.seconds
+        rows.append([f"**validation + features, {label}**", f"{v.rows:,}", "", "", "", f"**{total:.1f}**",
+                     f"{v.rows / total:,.0f}", _mb(max(v.peak_rss, s.peak_rss))])  # fmt: skip
+    text = f"### Validation + features on the same data (median of {report.config.repeats})\n\n" + _table(
+        ["step", "rows in", "load s", "compute s", "write s", "total s", "rows/s", "peak RSS MB"], rows
+    )
+    spark = report.features.get("spark")
+    if spark is not None and spark.phase("session") is not None:
+        text += (
+            f"\n\nSpark session start (JVM, local[2]), not included above: {spark.phase('session'):.1f} s."
+        )
+    return text
+
+
+def render_scaling(report: Report) -> str:
+    if not report.scaling:
+        return ""
+    base_rows = report.scaling[0][0].rows
+    names = list(report.scaling[0][1])
+    rows = []
+    for drop, series in report.scaling:
+        rows.append([f"{drop.rows / base_rows:.0f}x", f"{drop.rows:,}", _mb(drop.num_bytes)]
+                    + [f"{_mb(series[n].max_peak_rss)} ({series[n].rows_per_second:,.0f} rows/s)" for n in names])  # fmt: skip
+    short = [n.split(" (")[0].split(" COPY")[0].split(" scan_csv")[0] for n in names]
+    return "### Peak memory as the drop grows (peak RSS MB, and rows/s)\n\n" + _table(
+        ["size", "rows", "CSV MB", *short], rows
+    )
+
+
+def render_latency(report: Report) -> str:
+    lat = report.latency
+    if lat is None:
+        return ""
+    rows = [
+        [d.partition, f"{d.rows:,}", _s(d.detection), _s(d.queued), _s(d.run), f"{d.total:.1f}",
+         f"{d.checks_passed}/{d.checks_total}", d.run_status]
+        for d in lat.drops  # type: ignore[attr-defined]
+    ]  # fmt: skip
+    rows.append(["**median**", "", _s(lat.median("detection")), _s(lat.median("queued")), _s(lat.median("run")),  # type: ignore[attr-defined]
+                 f"**{_s(lat.median('total'))}**", "", ""])  # type: ignore[attr-defined]  # fmt: skip
+    return (
+        "### Drop-to-features latency, real `dagster-daemon` (seconds from the drop's rename)\n\n"
+        + _table(
+            [
+                "drop (as_of_date)",
+                "rows",
+                "to run request",
+                "queued + launch",
+                "run (raw, validate + checks, features)",
+                "total to order_summary",
+                "checks passed",
+                "run",
+            ],
+            rows,
+        )  # fmt: skip
+        + f"\n\nSensor minimum interval {lat.sensor_interval} s, completeness rule quiet period "  # type: ignore[attr-defined]
+        f"{lat.quiet_seconds} s; daemon ready {lat.daemon_ready_seconds:.0f} s after start (not counted)."  # type: ignore[attr-defined]
+    )
+
+
+def render_goals(report: Report) -> str:
+    rows = []
+    ratio = raw_ratio(report.raw)
+    rows.append(["raw conversion vs faster baseline", f"<= {GOAL_RAW_RATIO}x", f"{ratio:.2f}x",
+                 "yes" if ratio <= GOAL_RAW_RATIO else "**no**"])  # fmt: skip
+    project_peaks = [series[next(iter(series))].max_peak_rss for _, series in report.scaling] or [
+        next(iter(report.raw.values())).max_peak_rss
+    ]
+    peak = max(project_peaks)
+    rows.append(["raw conversion peak memory, any size", "< 1,536 MB", f"{_mb(peak)} MB (max over sizes)",
+                 "yes" if peak < GOAL_PEAK_BYTES else "**no**"])  # fmt: skip
+    if len(project_peaks) > 1:
+        growth = project_peaks[-1] / project_peaks[0]
+        rows.append([f"peak memory growth {report.config.scale_factor}x rows", "bounded (~1x)", f"{growth:.2f}x",
+                     "yes" if growth < 1.5 else "**no**"])  # fmt: skip
+    lat = report.latency
+    if lat is not None and lat.median("total") is not None:  # type: ignore[attr-defined]
+        med = lat.median("total")  # type: ignore[attr-defined]
+        rows.append(["drop-to-features latency, small drop", f"< {GOAL_LATENCY_SECONDS:.0f} s", f"{med:.1f} s (median)",
+                     "yes" if med < GOAL_LATENCY_SECONDS else "**no**"])  # fmt: skip
+    return "### Goals\n\n" + _table(["goal", "target", "measured", "met"], rows)
+
+
+def render(report: Report) -> str:
+    m = report.machine
+    cfg = report.config
+    parts = [
+        "## Benchmark results",
+        f"Run `python -m benchmarks.run --rows {cfg.rows} --repeats {cfg.repeats}` on {m['date (UTC)']} UTC, "
+        f"commit `{m['commit']}`, in {report.wall_seconds / 60:.1f} min. Medians over the repeats; peak RSS "
+        "is the whole process tree of one run, sampled every 20 ms (and the process's own VmHWM).",
+        _table(["machine", ""], [[k, v] for k, v in m.items() if k not in ("date (UTC)", "commit")]),
+        f"Load average (1/5/15 min) at start {', '.join(f'{x:.2f}' for x in report.load_before)}, at end "
+        f"{', '.join(f'{x:.2f}' for x in report.load_after)} on {os.cpu_count()} cores: "
+        + (
+            "the machine was shared with other work, so figures are noisy."
+            if max(report.load_before[0], report.load_after[0]) > 1.0
+            else "the machine was otherwise idle."
+        ),  # fmt: skip
+        render_goals(report),
+        render_raw(report),
+        render_validation(report),
+        render_scaling(report),
+        render_latency(report),
+    ]
+    if report.errors:
+        parts.append("### Sections that failed\n\n" + "\n".join(f"- {e}" for e in report.errors))
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=None, help="rows in the big drop (default 5,000,000)")
+    parser.add_argument("--repeats", type=int, default=None, help="runs per measurement (default 3)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 50,000 rows, 1 repeat, 1 drop")
+    parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="Markdown results file")
+    args = parser.parse_args(argv)
+    config = Config()
+    if args.quick:
+        config.rows, config.repeats, config.latency_drops = 50_000, 1, 1
+    config.rows = args.rows or config.rows
+    config.repeats = args.repeats or config.repeats
+    config.spark = not args.skip_spark
+    config.latency = not args.skip_latency
+    config.scaling = not args.skip_scaling
+    config.results = args.output
+    report = run(config)
+    text = render(report)
+    print("\n" + text)
+    if config.results is not None:
+        config.results.parent.mkdir(parents=True, exist_ok=True)
+        config.results.write_text(text)
+        print(f"written to {config.results}")
+    return 1 if report.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""The measured workloads. Each runs in its own process (``python -m benchmarks.workloads TASK ARGS``).
+
+Every workload imports what it needs, then times only the work itself (interpreter start-up and imports are
+excluded, for the project and the baselines alike), and prints one JSON line with ``seconds``, ``rows``,
+phase timings and the process's own peak RSS (``VmHWM``). The parent (:mod:`benchmarks.harness`) also samples the
+RSS of the whole process tree (the JVM for Spark), so peak memory covers everything the workload started.
+
+Workloads:
+
+* ``project_raw``: what the ``demo/raw_orders`` asset runs: :class:`DropConversion` over the partition's
+  drops, streamed into :meth:`VersionedStore.write` (zone ``raw``) in a fresh lake.
+* ``duckdb_raw``: DuckDB ``COPY (SELECT * FROM read_csv(...)) TO ... (FORMAT parquet)``, typed the same way.
+* ``polars_raw``: polars ``scan_csv(...).sink_parquet(...)``, typed the same way.
+* ``validate``: what ``demo/validated_orders`` runs from a raw version: :func:`validate_dataset` (pandas +
+  pandera), validated and rejected rows written to the store.
+* ``features``: what ``demo/order_summary`` runs from that validated version, in-process (polars) or on
+  local Spark (:func:`summarize_orders_on_spark`).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from retina_assets.settings import REPO_ROOT
+
+CLIENT = "demo"
+DATASET = "orders"
+
+# The demo client's columns typed as clients/demo.yaml declares them (for the baselines).
+DUCKDB_COLUMNS = {
+    "InvoiceNo": "VARCHAR",
+    "StockCode": "VARCHAR",
+    "Description": "VARCHAR",
+    "Quantity": "BIGINT",
+    "InvoiceDate": "TIMESTAMP",
+    "UnitPrice": "DOUBLE",
+    "CustomerID": "VARCHAR",
+    "Country": "VARCHAR",
+}
+
+
+def demo_spec() -> Any:
+    """The ``orders`` dataset spec of the repository's demo client."""
+    from retina_assets.clients.spec import load_client_spec
+
+    return load_client_spec(REPO_ROOT / "clients" / "demo.yaml").datasets[DATASET]
+
+
+def project_raw(landing: str, partition: str, lake: str) -> dict[str, Any]:
+    """Convert the partition's drops with the project's raw conversion into a version in ``lake``."""
+    from retina_assets.ingestion.landing import drops_for_partition
+    from retina_assets.ingestion.raw_conversion import DropConversion
+    from retina_assets.storage.filesystem import filesystem_for
+    from retina_assets.storage.versioned_store import VersionedStore
+
+    spec = demo_spec()
+    started = time.perf_counter()
+    landing_uri = str(Path(landing) / CLIENT)
+    fs = filesystem_for(landing_uri)
+    drops = drops_for_partition(fs, landing_uri, DATASET, spec, partition)
+    if not drops:
+        raise SystemExit(f"no drop for {partition} in {landing_uri}")
+    conversion = DropConversion(drops, spec, fs, progress=lambda _msg: None)
+    version = VersionedStore(lake).write(
+        "raw",
+        CLIENT,
+        DATASET,
+        partition,
+        conversion.batches(),
+        schema=conversion.schema,
+        input_paths=[d.uri for d in drops],
+    )
+    seconds = time.perf_counter() - started
+    return {
+        "seconds": seconds,
+        "rows": version.row_count,
+        "path": version.path,
+        "out_bytes": version.num_bytes,
+        "rows_with_errors": conversion.stats.rows_with_errors,
+    }
+
+
+def duckdb_raw(csv: str, out: str) -> dict[str, Any]:
+    """DuckDB's CSV reader straight into Parquet (zstd), same types and date format as the spec."""
+    import duckdb
+
+    con = duckdb.connect()
+    started = time.perf_counter()
+    columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in DUCKDB_COLUMNS.items()) + "}"
+    con.execute(
+        f"""COPY (SELECT * FROM read_csv('{csv}', delim=';', header=true, quote='"',
+                encoding='latin-1', decimal_separator=',', timestampformat='%d/%m/%Y %H:%M',
+                columns={columns}))
+            TO '{out}' (FORMAT parquet, COMPRESSION zstd)"""
+    )
+    seconds = time.perf_counter() - started
+    rows = con.execute(f"SELECT count(*) FROM read_parquet('{out}')").fetchone()
+    assert rows is not None
+    return {"seconds": seconds, "rows": int(rows[0]), "out_bytes": Path(out).stat().st_size}
+
+
+def polars_raw(csv: str, out: str) -> dict[str, Any]:
+    """polars' streaming CSV scan into Parquet (zstd), same types and date format as the spec.
+
+    polars reads only UTF-8: ``utf8-lossy`` turns Latin-1 bytes such as ``£`` into U+FFFD (the project and
+    DuckDB decode them correctly). Timing is unaffected; the note in the results says so.
+    """
+    import polars as pl
+
+    schema = {k: pl.String for k in DUCKDB_COLUMNS}
+    schema |= {"Quantity": pl.Int64, "UnitPrice": pl.Float64}
+    started = time.perf_counter()
+    (
+        pl.scan_csv(csv, separator=";", encoding="utf8-lossy", decimal_comma=True, schema=schema)
+        .with_columns(pl.col("InvoiceDate").str.strptime(pl.Datetime("us"), "%d/%m/%Y %H:%M"))
+        .sink_parquet(out, compression="zstd")
+    )
+    seconds = time.perf_counter() - started
+    rows = pl.scan_parquet(out).select(pl.len()).collect().item()
+    return {"seconds": seconds, "rows": int(rows), "out_bytes": Path(out).stat().st_size}
+
+
+def validate(raw_path: str, partition: str, lake: str) -> dict[str, Any]:
+    """What ``demo/validated_orders`` runs: load the raw version, validate, write validated + rejected.
+
+    Validation has no Spark implementation in the project: it runs in-process (pandas + pandera) whatever
+    the client's engine, so it is measured once.
+    """
+    from retina_assets.quality.validation import validate_dataset
+    from retina_assets.storage.dataset_ref import DatasetRef
+    from retina_assets.storage.versioned_store import VersionedStore, table_from_any
+
+    spec = demo_spec()
+    store = VersionedStore(lake)
+    phases: dict[str, float] = {}
+    started = t = time.perf_counter()
+    frame = DatasetRef(raw_path).to_pandas()
+    phases["load"] = time.perf_counter() - t
+    t = time.perf_counter()
+    outcome = validate_dataset(frame, spec)
+    phases["compute"] = time.perf_counter() - t
+    if not outcome.reconciles:
+        raise SystemExit("validation does not reconcile: raw != valid + rejected")
+    t = time.perf_counter()
+    valid = store.write("validated", CLIENT, DATASET, partition, table_from_any(outcome.valid))
+    rejected = store.write("rejected", CLIENT, DATASET, partition, table_from_any(outcome.rejected))
+    phases["write"] = time.perf_counter() - t
+    return {
+        "seconds": time.perf_counter() - started,
+        "rows": outcome.raw_rows,
+        "valid_rows": valid.row_count,
+        "rejected_rows": rejected.row_count,
+        "path": valid.path,
+        "phases": phases,
+    }
+
+
+def features(validated_path: str, partition: str, lake: str, engine: str) -> dict[str, Any]:
+    """What ``demo/order_summary`` runs on ``engine`` (``inprocess`` = polars, ``spark`` = local Spark).
+
+    The Spark session start (JVM) is timed separately as ``phases.session`` and not included in
+    ``seconds``: a long-running code server keeps its session.
+    """
+    from retina_assets.features.order_summary import SCHEMA, summarize_orders
+    from retina_assets.storage.dataset_ref import DatasetRef
+    from retina_assets.storage.versioned_store import VersionedStore
+
+    store = VersionedStore(lake)
+    phases: dict[str, float] = {}
+    spark = None
+    if engine == "spark":
+        from retina_assets.engines.spark import spark_session
+
+        t = time.perf_counter()
+        spark = spark_session()
+        spark.range(1).count()
+        phases["session"] = time.perf_counter() - t
+    started = t = time.perf_counter()
+    if spark is not None:
+        from retina_assets.features.order_summary_spark import summarize_orders_on_spark
+
+        summary = summarize_orders_on_spark(spark, validated_path)
+        phases["compute"] = time.perf_counter() - t
+    else:
+        orders = DatasetRef(validated_path).to_polars()
+        phases["load"] = time.perf_counter() - t
+        t = time.perf_counter()
+        summary = summarize_orders(orders).to_arrow().cast(SCHEMA)
+        phases["compute"] = time.perf_counter() - t
+    t = time.perf_counter()
+    version = store.write("features", CLIENT, "order_summary", partition, summary)
+    phases["write"] = time.perf_counter() - t
+    seconds = time.perf_counter() - started
+    if spark is not None:
+        spark.stop()
+    rows = DatasetRef(validated_path).row_count or _parquet_rows(validated_path)
+    return {"seconds": seconds, "rows": rows, "summary_rows": version.row_count, "phases": phases}
+
+
+def _parquet_rows(path: str) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+TASKS = {
+    "project_raw": project_raw,
+    "duckdb_raw": duckdb_raw,
+    "polars_raw": polars_raw,
+    "validate": validate,
+    "features": features,
+}
+
+
+def own_peak_rss() -> int:
+    """This process's peak RSS (``VmHWM``), in bytes.
+
+    Not ``getrusage().ru_maxrss``: on Linux that survives fork + exec, so a child would report its parent's
+    peak if the parent was larger.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def main(argv: list[str]) -> None:
+    task, kwargs = argv[0], json.loads(argv[1])
+    result = TASKS[task](**kwargs)
+    result["peak_rss_bytes"] = own_peak_rss()
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
