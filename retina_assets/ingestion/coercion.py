@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 import pyarrow as pa
 
@@ -79,8 +80,17 @@ def _pl_type(col: ColumnSpec) -> pl.DataType:
     }[col.type]
 
 
-def _parse_expr(name: str, col: ColumnSpec, decimal: str, thousands: str | None) -> pl.Expr:
-    src = pl.col(name).str.strip_chars()
+def _parse_expr(
+    name: str, col: ColumnSpec, decimal: str, thousands: str | None, fast: bool = False
+) -> pl.Expr:
+    """The expression that parses string column ``name`` as ``col`` declares (null where it cannot).
+
+    ``fast=True`` is the optimistic variant used first on every batch: no whitespace stripping, only the
+    first declared date format, no ``"17850.0"``-style integers. Wherever it gives a value, the full
+    variant gives the same value; :func:`coerce_batch` falls back to the full variant for a column only
+    when the fast one leaves a non-null value unparsed.
+    """
+    src = pl.col(name) if fast else pl.col(name).str.strip_chars()
     if col.type == "string":
         return pl.col(name)
     if col.type in ("int64", "int32", "float64", "decimal"):
@@ -89,9 +99,11 @@ def _parse_expr(name: str, col: ColumnSpec, decimal: str, thousands: str | None)
         if decimal != ".":
             src = src.str.replace_all(decimal, ".", literal=True)
         if col.type in ("int64", "int32"):
+            as_int = src.cast(pl.Int64, strict=False)
+            if fast:
+                return as_int.cast(_pl_type(col), strict=False)
             # accept "17850.0"-style integers that spreadsheets produce, but not "1.5"
             as_float = src.cast(pl.Float64, strict=False)
-            as_int = src.cast(pl.Int64, strict=False)
             fallback = pl.when(as_float == as_float.floor()).then(as_float.cast(pl.Int64, strict=False))
             return pl.coalesce(as_int, fallback).cast(_pl_type(col), strict=False)
         return src.cast(_pl_type(col), strict=False)
@@ -99,9 +111,38 @@ def _parse_expr(name: str, col: ColumnSpec, decimal: str, thousands: str | None)
         low = src.str.to_lowercase()
         return pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False).otherwise(None)
     formats = col.formats or (DEFAULT_DATE_FORMATS if col.type == "date" else DEFAULT_TIMESTAMP_FORMATS)
+    if fast:
+        formats = formats[:1]
     target = pl.Date() if col.type == "date" else pl.Datetime("us")
     attempts = [src.str.strptime(target, fmt, strict=False, exact=True) for fmt in formats]
     return pl.coalesce(attempts) if len(attempts) > 1 else attempts[0]
+
+
+def _constant_strings(value: str, n: int) -> pa.Array:
+    """A string array of ``n`` copies of ``value``, built from buffers (no Python list of n items)."""
+    data = value.encode()
+    if len(data) * n >= 2**31 - 1:
+        return pa.array([value] * n, pa.string())
+    offsets = np.arange(n + 1, dtype=np.int32) * np.int32(len(data))
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)])
+
+
+def _as_array(column: pa.ChunkedArray | pa.Array, dtype: pa.DataType) -> pa.Array:
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    return column if column.type == dtype else column.cast(dtype)
+
+
+_ERROR_PREFIX = "__error__"
+
+
+def _error_expr(name: str, original: pl.Expr, converted: pl.Expr, type_name: str) -> pl.Expr:
+    """``"<column>: cannot read <value> as <type>"`` where a non-blank value did not convert, else null."""
+    bad = original.is_not_null() & (original.str.strip_chars() != "") & converted.is_null()
+    message = pl.format(
+        "{}: cannot read {} as {}", pl.lit(name), original.str.slice(0, 80), pl.lit(type_name)
+    )
+    return pl.when(bad).then(message).alias(f"{_ERROR_PREFIX}{name}")
 
 
 def coerce_batch(
@@ -111,55 +152,73 @@ def coerce_batch(
     source_file: str,
     first_row: int,
 ) -> pa.RecordBatch:
-    """Convert one batch to ``schema``; see the module docstring for how bad values are kept track of."""
-    frame = pl.from_arrow(pa.Table.from_batches([batch]), rechunk=False)
-    assert isinstance(frame, pl.DataFrame)
-    exprs: list[pl.Expr] = []
-    error_exprs: list[pl.Expr] = []
-    for name, col in spec.columns.items():
-        target = _pl_type(col)
-        if name not in frame.columns:
-            exprs.append(pl.lit(None, dtype=target).alias(name))
-            continue
-        dtype = frame.schema[name]
-        if dtype == target:
-            exprs.append(pl.col(name))
-            continue
-        if dtype == pl.String:
-            parsed = _parse_expr(name, col, spec.reader.decimal, spec.reader.thousands)
-            original = pl.col(name)
-        else:
-            parsed = pl.col(name).cast(target, strict=False)
-            original = pl.col(name).cast(pl.String, strict=False)
-        converted = parsed.cast(target, strict=False)
-        exprs.append(converted.alias(name))
-        bad = original.is_not_null() & (original.str.strip_chars() != "") & converted.is_null()
-        error_exprs.append(
-            pl.when(bad).then(
-                pl.format(
-                    "{}: cannot read {} as {}", pl.lit(name), original.str.slice(0, 80), pl.lit(col.type)
-                )
-            )
-        )
+    """Convert one batch to ``schema``; see the module docstring for how bad values are kept track of.
+
+    Columns that already have their schema type are passed through without a copy; the others are
+    converted with polars, optimistically first (:func:`_parse_expr` with ``fast=True``) and with the full
+    rules, plus an error message per bad value, only for the columns where that leaves values unparsed.
+    The result is the same as converting every column with the full rules.
+    """
+    n = batch.num_rows
+    if n == 0:
+        return pa.RecordBatch.from_pylist([], schema=schema)
+    present = set(batch.schema.names)
+    arrays: dict[str, pa.Array] = {}
+    convert: dict[str, pa.Field] = {}
     for field in schema:
-        if field.name in spec.columns or field.name in (SOURCE_FILE, SOURCE_ROW, RAW_ERRORS):
+        if field.name in LINEAGE_COLUMNS:
             continue
-        exprs.append(
-            pl.col(field.name).cast(pl.String, strict=False)
-            if field.name in frame.columns
-            else pl.lit(None, dtype=pl.String).alias(field.name)
-        )
-    exprs.append(pl.lit(source_file).alias(SOURCE_FILE))
-    exprs.append((pl.int_range(0, pl.len(), dtype=pl.Int64) + first_row).alias(SOURCE_ROW))
-    if error_exprs:
-        joined = pl.concat_str(error_exprs, separator="; ", ignore_nulls=True)
-        exprs.append(pl.when(joined != "").then(joined).otherwise(None).alias(RAW_ERRORS))
-    else:
-        exprs.append(pl.lit(None, dtype=pl.String).alias(RAW_ERRORS))
-    out = frame.select(exprs).to_arrow()
-    out = out.select(schema.names)
-    return (
-        out.cast(schema).combine_chunks().to_batches()[0]
-        if out.num_rows
-        else pa.RecordBatch.from_pylist([], schema=schema)
-    )
+        if field.name not in present:
+            arrays[field.name] = pa.nulls(n, field.type)
+        elif batch.schema.field(field.name).type == field.type:
+            arrays[field.name] = batch.column(field.name)
+        else:
+            convert[field.name] = field
+    if convert:
+        frame = pl.from_arrow(pa.Table.from_batches([batch.select(list(convert))]), rechunk=False)
+        assert isinstance(frame, pl.DataFrame)
+        fast: dict[str, pl.Expr] = {}
+        full: dict[str, pl.Expr] = {}
+        originals: dict[str, pl.Expr] = {}
+        for name in convert:
+            col = spec.columns.get(name)
+            if col is None:  # an extra column the client sent, kept as text
+                fast[name] = pl.col(name).cast(pl.String, strict=False)
+                continue
+            target = _pl_type(col)
+            if frame.schema[name] == pl.String:
+                decimal, thousands = spec.reader.decimal, spec.reader.thousands
+                fast[name] = _parse_expr(name, col, decimal, thousands, fast=True).cast(target, strict=False)
+                full[name] = _parse_expr(name, col, decimal, thousands).cast(target, strict=False)
+                originals[name] = pl.col(name)
+            else:
+                fast[name] = pl.col(name).cast(target, strict=False)
+                originals[name] = pl.col(name).cast(pl.String, strict=False)
+        converted = frame.select([expr.alias(name) for name, expr in fast.items()])
+        # a value failed the fast parse where the result is null but the original was not
+        failed = [
+            name
+            for name in originals
+            if converted.get_column(name).null_count() > frame.get_column(name).null_count()
+        ]
+        if failed:
+            redo = frame.select(
+                [full.get(name, fast[name]).alias(name) for name in failed]
+                + [
+                    _error_expr(name, originals[name], full.get(name, fast[name]), spec.columns[name].type)
+                    for name in failed
+                ]
+            )
+            converted = converted.with_columns([redo.get_column(name) for name in failed])
+            joined = pl.concat_str([pl.col(f"{_ERROR_PREFIX}{name}") for name in failed], separator="; ",
+                                   ignore_nulls=True)  # fmt: skip
+            errors = redo.select(pl.when(joined != "").then(joined).otherwise(None)).to_series()
+            arrays[RAW_ERRORS] = _as_array(errors.to_arrow(), pa.string())
+        table = converted.to_arrow()
+        for name, field in convert.items():
+            arrays[name] = _as_array(table.column(name), field.type)
+    if RAW_ERRORS not in arrays:
+        arrays[RAW_ERRORS] = pa.nulls(n, pa.string())
+    arrays[SOURCE_FILE] = _constant_strings(source_file, n)
+    arrays[SOURCE_ROW] = pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
+    return pa.RecordBatch.from_arrays([_as_array(arrays[f.name], f.type) for f in schema], schema=schema)

@@ -17,10 +17,13 @@ Guarantees, on every backend (local disk, S3, Azure):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -185,6 +188,66 @@ class VersionedStore:
             return pq.read_table(fh, columns=list(columns) if columns else None)
 
 
+_END = object()
+
+
+def prefetch(source: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """Yield ``source``'s items, producing up to ``depth`` of them ahead in a background thread.
+
+    Lets a stream's producer (reading and typing a drop: pyarrow and polars, which release the GIL) run
+    while the consumer compresses and writes the previous batch, so both cores work. At most ``depth`` + 2
+    batches exist at once (queue, one being produced, one being written): memory stays bounded. An
+    exception in the producer is re-raised here, unchanged; if the consumer stops early, the producer is
+    told to stop and its iterator is closed.
+    """
+    items: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        iterator = iter(source)
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread
+            failure.append(exc)
+        finally:
+            close = getattr(iterator, "close", None)
+            if stop.is_set() and close is not None:
+                close()
+            while True:
+                try:
+                    items.put(_END, timeout=0.1)
+                    break
+                except queue.Full:
+                    if stop.is_set():
+                        break
+
+    worker = threading.Thread(target=produce, name="retina-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _END:
+                break
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():
+            with contextlib.suppress(queue.Empty):
+                items.get(timeout=0.1)
+        worker.join()
+    if failure:
+        raise failure[0]
+
+
 def _write_parquet(
     path: str, data: pa.Table | Iterable[pa.RecordBatch], schema: pa.Schema | None
 ) -> tuple[int, pa.Schema]:
@@ -197,7 +260,7 @@ def _write_parquet(
     schema = _clean_schema(schema)
     rows = 0
     with pq.ParquetWriter(path, schema, compression=PARQUET_COMPRESSION) as writer:
-        for batch in data:
+        for batch in prefetch(data):
             if batch.num_rows:
                 writer.write_batch(batch.cast(schema) if batch.schema != schema else batch)
                 rows += batch.num_rows
