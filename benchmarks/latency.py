@@ -28,6 +28,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from benchmarks.harness import child_env
 from retina_assets.settings import REPO_ROOT
 
 FEATURE_KEY = dg.AssetKey(["demo", "order_summary"])
@@ -150,7 +151,7 @@ def measure_latency(
         d.mkdir(parents=True)
     shutil.copy(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     env = {
-        **os.environ,
+        **child_env(),
         "DAGSTER_HOME": str(home),
         "RETINA_LAKE_URI": str(lake),
         "RETINA_LANDING_URI": str(landing),

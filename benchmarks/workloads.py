@@ -232,9 +232,16 @@ def own_peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def main(argv: list[str]) -> None:
     task, kwargs = argv[0], json.loads(argv[1])
+    cpu = _cpu_seconds()
     result = TASKS[task](**kwargs)
+    result["cpu_seconds"] = _cpu_seconds() - cpu
     result["peak_rss_bytes"] = own_peak_rss()
     print("RESULT " + json.dumps(result), flush=True)
 
