@@ -41,7 +41,11 @@ class GeneratedDrop:
 
 
 def source_file() -> Path:
-    """The full Online Retail CSV when ``/work/shared/data`` is present, else the bundled sample."""
+    """The full Online Retail CSV (``$RETINA_SHARED_DATA`` or ``../shared/data`` beside the checkout), else
+    the bundled 10-day sample."""
+    shared = os.environ.get("RETINA_SHARED_DATA")
+    if shared and (Path(shared) / "online_retail_uci" / FULL.name).exists():
+        return Path(shared) / "online_retail_uci" / FULL.name
     return FULL if FULL.exists() else SAMPLE
 
 
