@@ -3,6 +3,8 @@
 This is the code behind every ``<client>/raw_<dataset>`` asset, kept free of Dagster so benchmarks and
 tools call exactly what the asset runs. Memory stays bounded by the reader's block size: batches flow from
 the reader through :func:`~retina_assets.ingestion.coercion.coerce_batch` straight into the Parquet writer.
+Reading, typing and writing overlap in three threads (:func:`~retina_assets.storage.versioned_store.prefetch`
+queues of two batches between them), so a conversion uses more than one core.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from retina_assets.ingestion.coercion import check_columns, coerce_batch, raw_sc
 from retina_assets.ingestion.landing import Drop
 from retina_assets.ingestion.readers import DropReadError, iter_drop_batches, read_header
 from retina_assets.storage.filesystem import LakeFileSystem
+from retina_assets.storage.versioned_store import prefetch
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +96,9 @@ class DropConversion:
             for drop in self.drops:
                 rows = 0
                 file_started = time.perf_counter()
-                for batch in iter_drop_batches(self._local[drop.uri], self.spec, drop.name):
+                # the reader runs ahead in its own thread while this one types the previous batch
+                reader = prefetch(iter_drop_batches(self._local[drop.uri], self.spec, drop.name))
+                for batch in reader:
                     out = coerce_batch(batch, self.spec, self.schema, drop.uri, rows + 1)
                     rows += out.num_rows
                     self.stats.rows_with_errors += out.num_rows - out.column("_raw_errors").null_count
