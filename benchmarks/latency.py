@@ -161,6 +161,12 @@ def measure_latency(
 
     client = load_client_spec(REPO_ROOT / "clients" / "demo.yaml")
     days = _day_drops()[:drops]
+    # create the instance's storage before the daemon starts: two processes creating the SQLite schema at
+    # once can stamp it twice ("more than one head"), and the code location then fails to load
+    os.environ["DAGSTER_HOME"] = str(home)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.get_runs(limit=1)
+        instance.get_daemon_heartbeats()
     log = open(base / "daemon.log", "wb")  # noqa: SIM115 - closed in finally
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -173,7 +179,6 @@ def measure_latency(
     )
     results: list[DropLatency] = []
     try:
-        os.environ["DAGSTER_HOME"] = str(home)
         with dg.DagsterInstance.from_config(str(home)) as instance:
             _wait_for_sensor_daemon(instance, proc, timeout=180)
             ready = time.monotonic() - started

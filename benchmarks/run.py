@@ -5,7 +5,7 @@ Usage::
     python -m benchmarks.run [--rows 5000000] [--repeats 3] [--quick] [--skip-spark] [--skip-latency]
 
 Generated drops go to ``benchmarks/.data/`` (git-ignored); the table is printed and written to
-``benchmarks/results/latest.md``. ``--quick`` is a smoke run (50,000 rows, 1 repeat, 1 latency drop).
+``benchmarks/results/latest.md``. ``--quick`` is a smoke run (50,000 rows, 1 repeat, 1 latency drop, no Spark).
 See ``docs/benchmarks.md`` for what is measured and how to read it.
 """
 
@@ -412,15 +412,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=None, help="rows in the big drop (default 5,000,000)")
     parser.add_argument("--repeats", type=int, default=None, help="runs per measurement (default 3)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 50,000 rows, 1 repeat, 1 drop")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run: 50,000 rows, 1 repeat, 1 drop, no Spark"
+    )
     parser.add_argument("--skip-spark", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS, help="Markdown results file")
     args = parser.parse_args(argv)
     config = Config()
-    if args.quick:
-        config.rows, config.repeats, config.latency_drops = 50_000, 1, 1
+    if args.quick:  # < 2 minutes: no Spark (its JVM start alone takes 20-30 s on 2 busy cores)
+        config.rows, config.repeats, config.latency_drops, config.spark = 50_000, 1, 1, False
     config.rows = args.rows or config.rows
     config.repeats = args.repeats or config.repeats
     config.spark = not args.skip_spark

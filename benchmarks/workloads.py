@@ -53,6 +53,13 @@ def demo_spec() -> Any:
 
 def project_raw(landing: str, partition: str, lake: str) -> dict[str, Any]:
     """Convert the partition's drops with the project's raw conversion into a version in ``lake``."""
+    # what a Dagster step process has loaded with the code location before the asset runs (pandas, fsspec
+    # ...); without this the first batch would pay for these imports inside the timed section
+    import fsspec  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow.csv  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
     from retina_assets.ingestion.landing import drops_for_partition
     from retina_assets.ingestion.raw_conversion import DropConversion
     from retina_assets.storage.filesystem import filesystem_for
