@@ -7,6 +7,7 @@ import dagster as dg
 from retina_assets.clients.spec import ClientSpec
 from retina_assets.features.order_summary import build_order_summary_asset
 from retina_assets.ingestion.raw_assets import build_raw_asset
+from retina_assets.quality.gate import feature_automation_condition
 from retina_assets.quality.validated_assets import build_validated_asset
 from retina_assets.sensors.drop_sensor import build_drop_sensor
 
@@ -29,7 +30,9 @@ def build_client_definitions(spec: ClientSpec) -> dg.Definitions:
         assets.append(build_validated_asset(spec, dataset, dataset_spec, partitions, automation=None))
     orders = [name for name, d in spec.datasets.items() if d.canonical == "orders"]
     if "order_summary" in spec.features:
-        assets.append(build_order_summary_asset(spec, orders[0], partitions, automation=None))
+        assets.append(
+            build_order_summary_asset(spec, orders[0], partitions, automation=feature_automation_condition())
+        )
     job = dg.define_asset_job(
         name=f"{spec.client}_ingest",
         selection=dg.AssetSelection.groups(spec.client),

@@ -97,6 +97,7 @@ class CheckPolicy(_Strict):
 
     severity: Literal["error", "warn", "off"] = "error"
     threshold: float | None = None
+    columns: dict[str, float] = Field(default_factory=dict)  # per-column thresholds (null_rate)
 
 
 class QualityPolicy(_Strict):
