@@ -39,4 +39,19 @@ def build_client_definitions(spec: ClientSpec) -> dg.Definitions:
         partitions_def=partitions,
         description=f"Land, validate and build features for one as_of_date of client {spec.client}.",
     )
-    return dg.Definitions(assets=assets, jobs=[job], sensors=[build_drop_sensor(spec, job)])
+    revalidate = dg.define_asset_job(
+        name=f"{spec.client}_revalidate",
+        selection=dg.AssetSelection.assets(
+            *[
+                dg.AssetKey([spec.client, f"{zone}_{name}"])
+                for name in spec.datasets
+                for zone in ("validated", "rejected")
+            ]
+        ),
+        partitions_def=partitions,
+        description=(
+            f"Re-validate one as_of_date of client {spec.client} from its recorded raw versions after a "
+            "contract/rule/threshold change (reload the code location first): releases rows that now pass."
+        ),
+    )
+    return dg.Definitions(assets=assets, jobs=[job, revalidate], sensors=[build_drop_sensor(spec, job)])
