@@ -99,8 +99,17 @@ def enabled_checks(spec: DatasetSpec, has_references: bool) -> list[str]:
     return out
 
 
-def check_specs(asset_key: dg.AssetKey, spec: DatasetSpec, has_references: bool) -> list[dg.AssetCheckSpec]:
-    """The checks declared on a validated asset; ``error`` checks are blocking."""
+def check_specs(
+    asset_key: dg.AssetKey,
+    spec: DatasetSpec,
+    has_references: bool,
+    partitions_def: dg.PartitionsDefinition | None = None,
+) -> list[dg.AssetCheckSpec]:
+    """The checks declared on a validated asset; ``error`` checks are blocking.
+
+    With ``partitions_def`` (the asset's), each evaluation is recorded for its partition, so the UI and
+    the instance show the check's status per ``as_of_date``, not only for the latest run.
+    """
     specs = []
     for name in enabled_checks(spec, has_references):
         pol = policy(spec, name)
@@ -111,6 +120,7 @@ def check_specs(asset_key: dg.AssetKey, spec: DatasetSpec, has_references: bool)
                 asset=asset_key,
                 description=f"{DESCRIPTIONS[name]}{threshold}; severity {pol.severity}",
                 blocking=pol.severity == "error",
+                partitions_def=partitions_def,
             )
         )
     return specs

@@ -121,7 +121,7 @@ def build_validated_asset(
                 automation_condition=automation,
             ),
         },
-        check_specs=check_specs(valid_key, spec, has_references),
+        check_specs=check_specs(valid_key, spec, has_references, partitions_def),
         can_subset=False,
     )
     def _validate(
