@@ -14,8 +14,8 @@ from retina_assets_tests.conftest import LakeEnv
 from retina_assets_tests.quality_helpers import (
     check_results,
     edit_spec,
-    materialize,
     materializations,
+    materialize,
     orders_quality,
     run_job,
     spec_env,
