@@ -124,3 +124,18 @@ def test_a_client_can_relax_a_contract_rule() -> None:
     assert (
         "currency.pattern" not in relaxed.rule_counts and relaxed.rule_counts["quantity.plausible_range"] == 1
     )
+
+
+def test_wrong_types_fail_the_schema_instead_of_crashing_the_rules() -> None:
+    spec = DatasetSpec.model_validate(
+        {
+            "canonical": "orders",
+            "pattern": r"o_(?P<as_of_date>\d{8})\.csv",
+            "columns": {c: {} for c in ["order_id", "product_id", "quantity", "order_ts", "unit_price"]},
+            "quality": {"rules": {"cancellation_prefix": "C", "reject_zero_price": True}},
+        }
+    )
+    raw = ORDERS[["order_id", "product_id", "quantity", "order_ts", "unit_price"]].astype({"quantity": str})
+    outcome = validate_dataset(raw, spec)
+    assert outcome.reconciles and outcome.schema_errors
+    assert any("quantity" in e for e in outcome.schema_errors)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -349,3 +350,7 @@ def test_every_kind_of_demo_dirt_is_handled_deliberately(env: LakeEnv, instance:
     # feature was not built in this run
     assert not check_results(result)["reject_fraction"].passed
     assert "demo/order_summary" not in meta
+    # a null from an unparseable integer does not turn the column into a double, nor fail the schema
+    assert check_results(result)["schema"].passed
+    assert pq.read_schema(meta["demo/validated_orders"]["path"]).field("quantity").type == pa.int64()
+    assert pq.read_schema(meta["demo/rejected_orders"]["path"]).field("quantity").type == pa.int64()

@@ -156,9 +156,11 @@ def _checks(f: FieldRule, check_cls: Any) -> list[Any]:
 
 
 def _pandas_dtype(kind: Kind) -> Any:
+    # integers as pandas' nullable Int64, the pandas form of an Arrow int64 column that may hold nulls;
+    # :func:`as_checked_pandas` brings int64 and whole-float columns to it (strings stay a type error)
     return {
         "string": str,
-        "int64": "int64",
+        "int64": "Int64",
         "float64": "float64",
         "timestamp": "datetime64[us]",
         "date": "datetime64[us]",
@@ -190,6 +192,39 @@ def _spark_dtype(kind: Kind) -> Any:
         "date": T.DateType(),
         "bool": T.BooleanType(),
     }[kind]
+
+
+def restore_types(frame: Any, canonical: str) -> Any:
+    """Give a pandas frame's integer contract columns back their integer type.
+
+    Arrow -> pandas turns an integer column with a null into float64; once the bad rows are split off, the
+    column is written as ``int64`` again (nullable ``Int64`` where nulls remain), never as a double.
+    """
+    for f in FIELDS[canonical]:
+        if f.kind == "int64" and f.name in frame.columns and frame[f.name].dtype.kind == "f":
+            column = frame[f.name]
+            whole = column.dropna()
+            if (whole == whole.round()).all():
+                frame[f.name] = column.astype("int64") if not column.isna().any() else column.astype("Int64")
+    return frame
+
+
+def as_checked_pandas(frame: Any, canonical: str) -> Any:
+    """A view of ``frame`` for the pandas contract: integer columns (int64, or float64 because of nulls,
+    with whole values only) as nullable ``Int64``. Other types are left alone, so they fail the dtype."""
+    out = frame
+    for f in FIELDS[canonical]:
+        if f.kind != "int64" or f.name not in frame.columns:
+            continue
+        column = frame[f.name]
+        whole = column.dtype.kind in "iu" or (
+            column.dtype.kind == "f" and bool((column.dropna() == column.dropna().round()).all())
+        )
+        if whole:
+            if out is frame:
+                out = frame.copy(deep=False)
+            out[f.name] = column.astype("Int64")
+    return out
 
 
 def contract_for(canonical: str, engine: Engine = "pandas") -> Any:

@@ -23,7 +23,7 @@ import pandas as pd
 from retina_assets.clients.spec import DatasetSpec
 from retina_assets.ingestion.coercion import RAW_ERRORS, SOURCE_FILE, SOURCE_ROW
 from retina_assets.quality import validation as v
-from retina_assets.quality.contracts import KEYS, REQUIRED, contract_for, fields_for
+from retina_assets.quality.contracts import KEYS, REQUIRED, contract_for, fields_for, restore_types
 
 
 @dataclass
@@ -36,12 +36,13 @@ class SparkValidation:
     rule_counts: dict[str, int] = field(default_factory=dict)
     schema_errors: list[str] = field(default_factory=list)
     dropped_columns: list[str] = field(default_factory=list)
+    canonical: str = "orders"
 
     def to_outcome(self) -> v.ValidationOutcome:
         """Collect both sides (Arrow) into the in-process :class:`ValidationOutcome`."""
         return v.ValidationOutcome(
-            valid=_to_pandas(self.valid),
-            rejected=_to_pandas(self.rejected),
+            valid=restore_types(_to_pandas(self.valid), self.canonical),
+            rejected=restore_types(_to_pandas(self.rejected), self.canonical),
             raw_rows=self.raw_rows,
             rule_counts=self.rule_counts,
             schema_errors=self.schema_errors,
@@ -142,7 +143,9 @@ def validate_spark(spark: Any, raw: Any, spec: DatasetSpec) -> SparkValidation:
         .orderBy(SOURCE_FILE, SOURCE_ROW)
     )
     valid = marked.filter(~bad).drop("__codes", "__reasons", RAW_ERRORS).orderBy(SOURCE_FILE, SOURCE_ROW)
-    return SparkValidation(valid, rejected, raw_rows, dict(sorted(counts.items())), schema_errors, dropped)
+    return SparkValidation(
+        valid, rejected, raw_rows, dict(sorted(counts.items())), schema_errors, dropped, canonical
+    )
 
 
 def _orders_rules(frame: Any, rules: dict[str, Any]) -> tuple[Any, list[tuple[str, Any, Any]]]:

@@ -28,7 +28,7 @@ import pandera.pandas as pa
 
 from retina_assets.clients.spec import DatasetSpec
 from retina_assets.ingestion.coercion import RAW_ERRORS, SOURCE_FILE, SOURCE_ROW
-from retina_assets.quality.contracts import KEYS, REQUIRED, contract_for
+from retina_assets.quality.contracts import KEYS, REQUIRED, as_checked_pandas, contract_for, restore_types
 
 REJECT_RULES = "_reject_rules"
 REJECT_REASONS = "_reject_reasons"
@@ -153,12 +153,14 @@ def validate_dataset(raw: pd.DataFrame, spec: DatasetSpec) -> ValidationOutcome:
     if RAW_ERRORS in frame.columns:
         flag(frame[RAW_ERRORS].notna(), UNPARSEABLE, frame[RAW_ERRORS])
     if not schema_errors:
+        failures, schema_errors = contract_failures(frame, canonical)
+    if not schema_errors:  # row rules need the contract's columns and types (else the schema check fails)
         if canonical == "orders":
             for mask, code, message in _orders_rules(frame, rules):
                 flag(mask, code, message)
         if rules.get("reject_duplicates"):
             flag(*_duplicate_mask(frame, canonical, rules["reject_duplicates"]))
-        schema_errors += _contract_row_failures(frame, canonical, flag)
+        _flag_contract_failures(frame, failures, flag)
 
     bad = pd.Series([bool(c) for c in codes], dtype=bool).to_numpy()
     rejected = frame[bad].copy()
@@ -166,8 +168,10 @@ def validate_dataset(raw: pd.DataFrame, spec: DatasetSpec) -> ValidationOutcome:
     rejected[REJECT_REASONS] = ["; ".join(r) for r in reasons if r]
     valid = frame[~bad].drop(columns=[RAW_ERRORS], errors="ignore")
     return ValidationOutcome(
-        valid=valid.reset_index(drop=True),
-        rejected=rejected.drop(columns=[RAW_ERRORS], errors="ignore").reset_index(drop=True),
+        valid=restore_types(valid.reset_index(drop=True), canonical),
+        rejected=restore_types(
+            rejected.drop(columns=[RAW_ERRORS], errors="ignore").reset_index(drop=True), canonical
+        ),
         raw_rows=n,
         rule_counts=dict(sorted(counts.items())),
         schema_errors=schema_errors,
@@ -193,6 +197,8 @@ def contract_failures(frame: Any, canonical: str) -> tuple[list[RowFailure], lis
     """
     engine = "pandas" if isinstance(frame, pd.DataFrame) else "polars"
     schema = contract_for(canonical, engine)
+    if engine == "pandas":
+        frame = as_checked_pandas(frame, canonical)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
@@ -227,9 +233,8 @@ def contract_failures(frame: Any, canonical: str) -> tuple[list[RowFailure], lis
     return failures, dataset_errors
 
 
-def _contract_row_failures(frame: pd.DataFrame, canonical: str, flag: Any) -> list[str]:
-    """Quarantine the contract's row failures via ``flag``; return the dataset-level failures."""
-    failures, dataset_errors = contract_failures(frame, canonical)
+def _flag_contract_failures(frame: pd.DataFrame, failures: list[RowFailure], flag: Any) -> None:
+    """Quarantine the contract's row failures via ``flag``, with the offending value in the message."""
     for failure in failures:
         mask = pd.Series(False, index=range(len(frame)))
         mask.iloc[failure.rows] = True
@@ -239,7 +244,6 @@ def _contract_row_failures(frame: pd.DataFrame, canonical: str, flag: Any) -> li
             [f"{column}={values.get(i)!r} fails {rule}" for i in range(len(frame))], dtype=object
         )
         flag(mask, failure.code, message)
-    return dataset_errors
 
 
 def key_duplicates(frame: pd.DataFrame, canonical: str) -> int:
