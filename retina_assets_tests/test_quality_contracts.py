@@ -139,3 +139,18 @@ def test_wrong_types_fail_the_schema_instead_of_crashing_the_rules() -> None:
     outcome = validate_dataset(raw, spec)
     assert outcome.reconciles and outcome.schema_errors
     assert any("quantity" in e for e in outcome.schema_errors)
+
+
+def test_spec_refuses_unknown_rule_codes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from retina_assets.clients.spec import SpecLoadError, load_client_spec
+    from retina_assets.settings import REPO_ROOT
+
+    text = (REPO_ROOT / "clients" / "demo.yaml").read_text()
+    path = tmp_path / "demo.yaml"
+    path.write_text(
+        text.replace(
+            "reject_zero_price: true", "reject_zero_price: true\n        relax: [unit_price.non_negatve]"
+        )
+    )
+    with pytest.raises(SpecLoadError, match="unknown rule code.*unit_price.non_negatve"):
+        load_client_spec(path)
