@@ -121,3 +121,32 @@ def test_demo_command_writes_every_example_client(tmp_path: Path) -> None:
         "CDNOW_19970102.txt",
         "CDNOW_19970102.txt.done",
     ]
+
+
+def test_sensor_runs_only_the_dropped_dataset_of_a_multi_dataset_client(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """completejourney sends products once and transactions daily: each drop's run selects only the
+    assets of its own dataset (plus features fed by orders), never an asset whose drop did not arrive."""
+    clients_dir = tmp_path / "clients"
+    clients_dir.mkdir()
+    text = (Path(__file__).parents[1] / "clients" / "completejourney.yaml").read_text()
+    (clients_dir / "completejourney.yaml").write_text(text.replace("quiet_seconds: 5", "quiet_seconds: 0"))
+    landing = tmp_path / "landing"
+    write_example_drops(landing, days=2, clients=("completejourney",), sample=True)
+    settings = LakeEnv(tmp_path / "lake", landing, clients_dir).settings
+    defs = build_definitions(settings)
+    sensor = defs.resolve_sensor_def("completejourney_drop_sensor")
+    resources = {"landing": defs.resources["landing"]}
+    with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
+        first = sensor(ctx)
+        ctx.update_cursor(first.cursor)
+        second = sensor(ctx)
+    requests = {
+        (r.partition_key, tuple(k.to_user_string() for k in r.asset_selection)) for r in second.run_requests
+    }
+    tx = ("completejourney/raw_transactions", "completejourney/validated_transactions",
+          "completejourney/rejected_transactions", "completejourney/order_summary")  # fmt: skip
+    products = ("completejourney/raw_products", "completejourney/validated_products",
+                "completejourney/rejected_products")  # fmt: skip
+    assert requests == {("2017-01-01", tx), ("2017-01-02", tx), ("2017-01-01", products)}
