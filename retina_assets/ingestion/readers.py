@@ -170,6 +170,8 @@ def _iter_csv(path: str, options: ReaderOptions, default_delim: str, name: str) 
         quoted_strings_can_be_null=False,
         check_utf8=True,
     )
+    # Memory: Arrow's streaming reader reads ahead up to ~32 blocks in the background, so a conversion holds
+    # at most ~32 x BLOCK_BYTES of input however large the file (see test_streaming_memory).
     try:
         reader = pacsv.open_csv(path, read_options, parse_options, convert_options)
     except pa.ArrowInvalid as exc:
