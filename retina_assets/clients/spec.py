@@ -188,6 +188,10 @@ class DatasetSpec(_Strict):
             raise ValueError(
                 "as_of_date.from is 'filename' but the pattern has no named group (?P<as_of_date>...)"
             )
+        if self.reader.comment is not None and self.format != "fixed_width":
+            raise ValueError("reader.comment (skip comment lines) is only supported for format fixed_width")
+        if self.reader.sheet is not None and self.format != "xlsx":
+            raise ValueError("reader.sheet only applies to format xlsx")
         if self.format == "fixed_width" and self.reader.delimiter not in (None, " "):
             raise ValueError(
                 "format 'fixed_width' splits on runs of whitespace: leave reader.delimiter unset"

@@ -261,6 +261,8 @@ def _iter_whitespace(path: str, options: ReaderOptions, name: str) -> Iterator[p
         for _ in range(options.header_row):
             fh.readline()
         for lineno, line in enumerate(fh, start=options.header_row + 1):
+            if options.comment and line.lstrip().startswith(options.comment):
+                continue
             fields = line.split()
             if not fields:
                 continue
