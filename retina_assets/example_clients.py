@@ -25,7 +25,7 @@ import pandas as pd
 
 from retina_assets.settings import REPO_ROOT
 
-SHARED = REPO_ROOT.parent / "shared" / "data"
+SHARED = Path(os.environ.get("RETINA_SHARED_DATA") or REPO_ROOT.parent / "shared" / "data")
 SAMPLES = REPO_ROOT / "sample_data"
 CJ_SAMPLE = SAMPLES / "completejourney" / "transactions_2017-01-01_2017-01-14.csv.gz"
 CJ_PRODUCTS_SAMPLE = SAMPLES / "completejourney" / "products_referenced.csv.gz"
