@@ -96,6 +96,21 @@ BAD_SPECS = {
         "datasets.orders.columns",
         ["both map", "order_id"],
     ),
+    "hostile_landing": (
+        spec_text().replace("start_date:", "landing: ../../etc\nstart_date:"),
+        "landing",
+        ["'../../etc'", "'..'"],
+    ),
+    "bad_rule_pattern": (
+        spec_text(body=GOOD_DATASET + "    quality: {rules: {non_product_code_patterns: ['(']}}\n"),
+        "datasets.orders.quality.rules",
+        ["non_product_code_patterns", "regular expression"],
+    ),
+    "comment_on_csv": (
+        spec_text(body=GOOD_DATASET.replace("    columns:", "    reader: {comment: '#'}\n    columns:")),
+        "datasets.orders",
+        ["fixed_width"],
+    ),
     "missing_start_date": (spec_text().replace("start_date: 2020-01-01\n", ""), "start_date", ["missing"]),
 }
 

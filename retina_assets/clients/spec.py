@@ -143,6 +143,23 @@ class QualityPolicy(_Strict):
     reconciliation: CheckPolicy = CheckPolicy(severity="error")
     rules: dict[str, Any] = Field(default_factory=dict)  # dataset-specific rule switches (see contracts)
 
+    @field_validator("rules")
+    @classmethod
+    def _rule_patterns_compile(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, patterns in value.items():
+            if not key.endswith("_patterns"):
+                continue
+            if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+                raise ValueError(f"rules.{key} must be a list of regular expressions")
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(
+                        f"rules.{key}: {pattern!r} is not a valid regular expression: {exc}"
+                    ) from None
+        return value
+
 
 class DatasetSpec(_Strict):
     """One dataset a client sends."""
@@ -241,6 +258,19 @@ class ClientSpec(_Strict):
     @classmethod
     def _safe_client(cls, value: str) -> str:
         check_name("client", value)
+        return value
+
+    @field_validator("landing")
+    @classmethod
+    def _safe_landing(cls, value: str | None) -> str | None:
+        if value is None or "://" in value or value.startswith("/"):
+            return value  # an absolute location chosen by the operator
+        parts = value.replace("\\", "/").split("/")
+        if not value.strip() or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(
+                f"relative landing {value!r} must be a plain folder path below RETINA_LANDING_URI "
+                "(no '..', '.', empty segments or leading/trailing '/')"
+            )
         return value
 
     @field_validator("datasets")
