@@ -1,9 +1,9 @@
 """Schema drift between two drops of the same dataset.
 
 A drop's *schema* is its column names, in file order, each with the type the drop carries: the type its
-format declares (JSON, Parquet, Excel) or, for text formats that carry none (CSV, TSV, fixed width), the
-type its values look like in the first batch (``int64``, ``float64``, ``string``; ``null`` when every value
-is empty). :func:`compare_schemas` reports what changed between the previous drop and this one:
+format declares (JSON, Parquet) or, for formats read as text (CSV, TSV, fixed width, Excel), the type its
+values look like in the first batch (``int64``, ``float64``, ``string``; ``null`` when every value is
+empty). :func:`compare_schemas` reports what changed between the previous drop and this one:
 
 * ``added`` / ``removed`` columns;
 * ``renamed`` columns (heuristic): a removed and an added column whose names are equal once case, spaces,

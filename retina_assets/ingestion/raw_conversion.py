@@ -92,7 +92,7 @@ class DropConversion:
         its first batch only; a file with no data rows gets its header columns typed ``null``."""
         from retina_assets.ingestion.drift import batch_schema
 
-        text = self.spec.format in ("csv", "tsv", "fixed_width")
+        text = self.spec.format in ("csv", "tsv", "fixed_width", "xlsx")  # read as text: infer types
         out: dict[str, dict[str, str]] = {}
         for drop in self.drops:
             first = next(iter_drop_batches(self._local[drop.uri], self.spec, drop.name), None)
