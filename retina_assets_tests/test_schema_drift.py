@@ -140,3 +140,27 @@ def test_compare_schemas_rules() -> None:
     assert compare_schemas({"a": "int64"}, {"a": "string"}, "x").retyped == [
         {"column": "a", "from": "int64", "to": "string"}
     ]
+
+
+def test_unreadable_drop_fails_the_raw_step_clearly_and_writes_nothing(
+    tmp_path: Path, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drop that breaks mid-stream (a ragged row after many good blocks) fails the raw asset with the
+    file name and the reason; the drop is untouched and the lake holds no file for the partition."""
+    from retina_assets.ingestion import readers
+    from retina_assets.storage.filesystem import sha256_file
+
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 1 << 16)  # many blocks, so the bad row is mid-stream
+    settings = setup(tmp_path, "accept")
+    drop = Path(settings.landing_uri) / "acme" / "orders_2024-01-01.csv"
+    good = "".join(f"{i},A,1,1.50,2024-01-01 10:00:00,n,c\n" for i in range(20_000))
+    drop.write_text(DAY1.splitlines()[0] + "\n" + good + "999,A,1\n" + good)
+    before = sha256_file(str(drop))
+    result = run_raw(settings, instance, "2024-01-01")
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.error.message
+    assert "orders_2024-01-01.csv: cannot read as csv" in message and "Expected 7 columns, got 3" in message
+    assert sha256_file(str(drop)) == before
+    lake = Path(settings.lake_uri)
+    assert [p for p in lake.rglob("*") if p.is_file()] == []
