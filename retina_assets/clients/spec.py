@@ -44,7 +44,8 @@ class ReaderOptions(_Strict):
     thousands: str | None = None
     null_values: list[str] = Field(default_factory=lambda: ["", "NULL", "null", "NA", "N/A"])
     sheet: str | int | None = None  # xlsx sheet name or index (default: the first)
-    comment: str | None = None
+    comment: str | None = None  # fixed_width only: skip lines starting with this character
+    widths: list[Annotated[int, Field(gt=0)]] | None = None  # fixed_width only: field widths in characters
 
     @field_validator("delimiter", "quote", "escape", "decimal", "thousands", "comment")
     @classmethod
@@ -207,6 +208,8 @@ class DatasetSpec(_Strict):
             )
         if self.reader.comment is not None and self.format != "fixed_width":
             raise ValueError("reader.comment (skip comment lines) is only supported for format fixed_width")
+        if self.reader.widths is not None and self.format != "fixed_width":
+            raise ValueError("reader.widths only applies to format fixed_width")
         if self.reader.sheet is not None and self.format != "xlsx":
             raise ValueError("reader.sheet only applies to format xlsx")
         if self.format == "fixed_width" and self.reader.delimiter not in (None, " "):

@@ -254,20 +254,44 @@ def _xlsx_batch(header: list[str], rows: list[tuple]) -> pa.RecordBatch:
 
 
 def _iter_whitespace(path: str, options: ReaderOptions, name: str) -> Iterator[pa.RecordBatch]:
-    """Whitespace-aligned columns (e.g. CDNOW): runs of spaces or tabs separate fields."""
+    """Fixed-width text. Without ``reader.widths``: whitespace-aligned columns (e.g. CDNOW), runs of spaces
+    or tabs separate fields. With ``widths``: each field is the next ``width`` characters of the line,
+    stripped (so values may contain spaces); a blank field is null."""
+    widths = options.widths
     header: list[str] | None = None
-    buf: list[list[str]] = []
+    buf: list[list[str | None]] = []
+
+    def split(line: str, lineno: int) -> list[str | None]:
+        if not widths:
+            return list(line.split())
+        text = line.rstrip("\r\n")
+        if len(text.rstrip()) > sum(widths):
+            raise DropReadError(
+                name,
+                f"line {lineno}: {len(text.rstrip())} characters, longer than the widths ({sum(widths)})",
+            )
+        out: list[str | None] = []
+        start = 0
+        for width in widths:
+            value = text[start : start + width].strip()
+            out.append(value or None)
+            start += width
+        return out
+
     with open(path, encoding=options.encoding, newline=None) as fh:
         for _ in range(options.header_row):
             fh.readline()
         for lineno, line in enumerate(fh, start=options.header_row + 1):
             if options.comment and line.lstrip().startswith(options.comment):
                 continue
-            fields = line.split()
-            if not fields:
+            if not line.strip():
                 continue
+            fields = split(line, lineno)
             if header is None:
-                header = fields
+                header = [f or f"column_{i + 1}" for i, f in enumerate(fields)]
+                dupes = sorted({h for h in header if header.count(h) > 1})
+                if dupes:
+                    raise DropReadError(name, f"duplicate column names in header: {dupes}")
                 continue
             if len(fields) != len(header):
                 raise DropReadError(
@@ -283,6 +307,6 @@ def _iter_whitespace(path: str, options: ReaderOptions, name: str) -> Iterator[p
         yield _string_batch(header, buf)
 
 
-def _string_batch(header: list[str], rows: list[list[str]]) -> pa.RecordBatch:
+def _string_batch(header: list[str], rows: list[list[str | None]]) -> pa.RecordBatch:
     cols = list(zip(*rows, strict=True)) if rows else [[] for _ in header]
     return pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in cols], names=header)
