@@ -48,7 +48,7 @@ def iter_drop_batches(
         if fmt in ("csv", "tsv"):
             yield from _iter_csv(path, spec.reader, "\t" if fmt == "tsv" else ",", name)
         elif fmt == "jsonl":
-            yield from _flat(_iter_jsonl(path, spec.reader), name)
+            yield from _flat(_iter_jsonl(path, spec.reader, name), name)
         elif fmt == "json":
             yield from _flat(_iter_json_document(path, spec.reader, name), name)
         elif fmt == "parquet":
@@ -181,9 +181,18 @@ def _iter_csv(path: str, options: ReaderOptions, default_delim: str, name: str) 
     yield from reader
 
 
-def _iter_jsonl(path: str, options: ReaderOptions) -> Iterator[pa.RecordBatch]:
+def _iter_jsonl(path: str, options: ReaderOptions, name: str) -> Iterator[pa.RecordBatch]:
     reader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=BLOCK_BYTES))
-    yield from reader
+    try:
+        yield from reader
+    except pa.ArrowInvalid as exc:
+        if "unexpected field" in str(exc):
+            raise DropReadError(
+                name,
+                f"a record after the first {BLOCK_BYTES >> 20} MiB has a field that no earlier record has "
+                "(the JSON Lines reader fixes the columns from the first block)",
+            ) from None
+        raise
 
 
 def _iter_json_document(path: str, options: ReaderOptions, name: str) -> Iterator[pa.RecordBatch]:

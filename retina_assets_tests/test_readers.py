@@ -1,4 +1,4 @@
-"""Issue 3: fixed-width drops, whitespace-aligned (CDNOW style) or with declared column widths."""
+"""Issue 3: reader edge cases: fixed-width drops (whitespace-aligned or declared widths), JSON Lines limits."""
 
 from __future__ import annotations
 
@@ -67,3 +67,24 @@ def test_bad_fixed_width_drops_fail_clearly(tmp_path: Path, text: str, options: 
     with pytest.raises(DropReadError, match=reason.replace("[", r"\[").replace("]", r"\]")) as info:
         rows(drop, spec(**options))
     assert str(info.value).startswith("bad.txt: ")
+
+
+def test_jsonl_field_appearing_after_the_first_block_fails_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retina_assets.ingestion import readers
+
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 1 << 20)
+    drop = tmp_path / "late.jsonl"
+    drop.write_text("".join(f'{{"id":"{i}"}}\n' for i in range(100_000)) + '{"id":"x","late":1}\n')
+    dataset = DatasetSpec.model_validate(
+        {
+            "canonical": "customers",
+            "pattern": ".*",
+            "as_of_date": {"from": "arrival"},
+            "format": "jsonl",
+            "columns": {"id": {"name": "customer_id"}},
+        }  # fmt: skip
+    )
+    with pytest.raises(DropReadError, match="late.jsonl: a record after the first 1 MiB has a field"):
+        rows(drop, dataset)
