@@ -36,6 +36,17 @@ def _sha256(fs: Any, uri: str) -> str:
     return digest.hexdigest()
 
 
+def dataset_asset_keys(client: ClientSpec, dataset: str) -> list[dg.AssetKey]:
+    """The assets one drop of ``dataset`` rebuilds: its raw, validated and rejected assets, and the client's
+    features when they are fed by this dataset (so a client sending several datasets on different days
+    never runs an asset whose drop did not arrive)."""
+    keys = [dg.AssetKey([client.client, f"{zone}_{dataset}"]) for zone in ("raw", "validated", "rejected")]
+    orders = [name for name, d in client.datasets.items() if d.canonical == "orders"]
+    if orders and orders[0] == dataset:
+        keys += [dg.AssetKey([client.client, feature]) for feature in client.features]
+    return keys
+
+
 def build_drop_sensor(client: ClientSpec, job: Any, interval_seconds: int = 15) -> dg.SensorDefinition:
     """The drop sensor of one client."""
 
@@ -91,6 +102,7 @@ def build_drop_sensor(client: ClientSpec, job: Any, interval_seconds: int = 15) 
                 dg.RunRequest(
                     run_key=key,
                     partition_key=drop.as_of_date,
+                    asset_selection=dataset_asset_keys(client, drop.dataset),
                     tags={"retina/client": client.client, "retina/drop": drop.name, "retina/sha256": content},
                 )
             )
