@@ -106,3 +106,20 @@ def test_cli_refuses_what_it_cannot_revalidate(env: LakeEnv) -> None:
     assert never_landed.returncode == 2
     assert f"demo/raw_orders has no version for {DAY}" in never_landed.stderr
     assert main(["--client", "demo", "--dataset", "nope", "--partition", DAY]) == 2
+
+
+def test_revalidate_job_in_the_code_location(env: LakeEnv) -> None:
+    """The UI way: the partitioned ``demo_revalidate`` job re-runs only the validated/rejected assets."""
+    from retina_assets.definitions import build_definitions
+
+    with dg.DagsterInstance.get() as instance:
+        assert run_job(env, instance, DAY).success
+        edit_spec(env, lambda d: orders_quality(d)["rules"].update(reject_zero_price=False))
+        result = run_job(env, instance, DAY, job="demo_revalidate")
+        assert result.success
+    keys = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert keys == {"demo/validated_orders", "demo/rejected_orders"}
+    job = build_definitions(env.settings).resolve_job_def("demo_revalidate")
+    assert job.partitions_def is not None
+    store = VersionedStore(str(env.lake))
+    assert len(store.versions("rejected", "demo", "orders", DAY)) == 2

@@ -48,7 +48,6 @@ def build_client_definitions(spec: ClientSpec) -> dg.Definitions:
                 for zone in ("validated", "rejected")
             ]
         ),
-        partitions_def=partitions,
         description=(
             f"Re-validate one as_of_date of client {spec.client} from its recorded raw versions after a "
             "contract/rule/threshold change (reload the code location first): releases rows that now pass."
