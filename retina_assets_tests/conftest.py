@@ -17,6 +17,8 @@ from retina_assets.settings import REPO_ROOT, LakeSettings
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
+pytest_plugins = ["retina_assets_tests.servers_s3", "retina_assets_tests.servers_azure"]
+
 
 @dataclass(frozen=True)
 class LakeEnv:
