@@ -137,3 +137,17 @@ def test_feature_root_reads_as_a_hive_dataset(lake_uri: str) -> None:
         "hive_partitioning=true) group by 1"
     ).fetchall()
     assert dict(rows) == counts
+
+
+def test_listing_skips_hidden_staging_files_only(lake_uri: str) -> None:
+    fs = filesystem_for(lake_uri)
+    for name in ("orders_20240101.csv", "orders_20240102.csv.done", ".partial.tmp", "_staging.csv"):
+        fs.write_bytes(f"{lake_uri}/landing/{name}", name.encode())
+    fs.write_bytes(f"{lake_uri}/landing/_sub/x.csv", b"x")
+    listed = [f.uri.rsplit("/", 1)[-1] for f in fs.list_files(f"{lake_uri}/landing")]
+    assert listed == ["orders_20240101.csv", "orders_20240102.csv.done"]
+    deep = [f.uri.rsplit("/", 1)[-1] for f in fs.list_files(lake_uri, recursive=True)]
+    assert deep == listed
+    # a file that appears after a listing is seen by the next listing (no stale directory cache)
+    fs.write_bytes(f"{lake_uri}/landing/orders_20240103.csv", b"new")
+    assert len(fs.list_files(f"{lake_uri}/landing")) == 3

@@ -89,8 +89,11 @@ class LakeFileSystem:
     def list_files(self, uri: str, recursive: bool = False) -> list[FileInfo]:
         """Files (not folders) below ``uri``, sorted by URI; hidden (``.``/``_``) entries are skipped."""
         base = self._strip(uri)
+        if not self.is_local:
+            self.fs.invalidate_cache(base)  # a listing must show what is there now (sensors poll)
         if not self.fs.exists(base):
             return []
+        prefix = str(self.fs._strip_protocol(base)).rstrip("/")
         if recursive:
             entries = self.fs.find(base, detail=True)
             items = entries.values()
@@ -99,7 +102,7 @@ class LakeFileSystem:
         out = []
         for entry in items:
             name = entry["name"].rstrip("/")
-            rel = name[len(base.rstrip("/")) :].lstrip("/")
+            rel = name[len(prefix) :].lstrip("/") if name.startswith(prefix) else name.rsplit("/", 1)[-1]
             if any(part.startswith((".", "_")) for part in rel.split("/")):
                 continue
             out.append(FileInfo(self._unstrip(name), int(entry.get("size") or 0), _change_token(entry)))
