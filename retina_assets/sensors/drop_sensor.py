@@ -1,17 +1,25 @@
 """One sensor per client: notices complete new drops in its landing location and starts ingestion runs.
 
+The landing location is a local folder, ``s3://bucket/prefix`` or ``abfs://container/prefix``
+(:class:`~retina_assets.ingestion.raw_assets.LandingResource`); every tick lists it afresh.
+
 Behaviour:
 
-* **Complete files only.** A file counts once it is complete by the client's rule: a marker file
-  ``<name><marker_suffix>`` beside it (``mode: marker``), or an unchanged size and change token over
-  ``quiet_seconds`` across ticks (``mode: quiet_period``). Hidden files (``.x``, ``_x``) are never read,
-  which is how well-behaved uploaders stage partial files.
-* **Content identity.** A complete file is hashed (SHA-256); the run key is
-  ``<dataset>:<as_of_date>:<sha256>``, so the same content dropped twice, under any name, runs once, and a
-  corrected drop for an already-built date (new content) runs again and makes a new version.
-* **Durable cursor.** The cursor (kept by the Dagster instance, so it survives daemon restarts) remembers the
-  content hashes already requested and files waiting out their quiet period.
-* One run per (dataset, as_of_date) materializes raw -> validated/rejected -> features for the partition.
+* **Complete files only.** A file counts once it is complete by the client's rule (``completeness`` in its
+  spec): a marker file ``<name><marker_suffix>`` beside it (``mode: marker``), or no change for
+  ``quiet_seconds`` (``mode: quiet_period``): its last-modified time is at least ``quiet_seconds`` old, or
+  its size and change token (mtime/ETag) stayed the same across ticks for that long. Hidden files (``.x``,
+  ``_x``) are never read, which is how well-behaved uploaders stage partial files.
+* **Content identity.** A complete file is hashed (SHA-256). Content already requested for the dataset is
+  skipped whatever its name, so the same bytes dropped twice are ingested once. The run key is
+  ``<dataset>:<as_of_date>:<sha256>``: a corrected drop (new content) for an already-built date runs
+  again and makes a new version; Dagster also refuses to start a second run with the same key.
+* **Durable cursor.** The cursor is kept by the Dagster instance, so it survives daemon restarts. It holds
+  the content hashes already requested (``seen``), files waiting out their quiet period (``pending``) and
+  the hash of each listed file by size and change token (``hashed``), so an unchanged file is not read
+  again on every tick.
+* **One run per drop** materializes ``raw_<dataset>`` -> ``validated_<dataset>``/``rejected_<dataset>`` ->
+  the features built from that dataset, for the drop's ``as_of_date`` partition.
 """
 
 import hashlib
@@ -26,6 +34,12 @@ from retina_assets.ingestion.landing import DropNameError, find_drops
 from retina_assets.ingestion.raw_assets import LandingResource
 
 MAX_SEEN = 50_000
+CURSOR_VERSION = 2
+
+
+def _now() -> float:
+    """The sensor's clock (a function so tests can move time without sleeping)."""
+    return time.time()
 
 
 def _sha256(fs: Any, uri: str) -> str:
@@ -36,8 +50,32 @@ def _sha256(fs: Any, uri: str) -> str:
     return digest.hexdigest()
 
 
+def assets_for_dataset(client: ClientSpec, dataset: str) -> list[dg.AssetKey]:
+    """The assets one drop of ``dataset`` refreshes: its raw, validated and rejected assets and the
+    features computed from it."""
+    keys = [dg.AssetKey([client.client, f"{zone}_{dataset}"]) for zone in ("raw", "validated", "rejected")]
+    orders = [name for name, spec in client.datasets.items() if spec.canonical == "orders"]
+    if "order_summary" in client.features and orders and orders[0] == dataset:
+        keys.append(dg.AssetKey([client.client, "order_summary"]))
+    return keys
+
+
+def load_cursor(cursor: str | None) -> dict[str, Any]:
+    """Parse a cursor (current or the earlier ``<dataset>:<date>:<sha>`` format) into its parts."""
+    state = json.loads(cursor) if cursor else {}
+    seen = []
+    for key in state.get("seen", []):
+        parts = key.split(":")
+        seen.append(f"{parts[0]}:{parts[-1]}")  # dataset:sha256
+    return {
+        "seen": list(dict.fromkeys(seen)),
+        "pending": dict(state.get("pending", {})),
+        "hashed": dict(state.get("hashed", {})),
+    }
+
+
 def build_drop_sensor(client: ClientSpec, job: Any, interval_seconds: int = 15) -> dg.SensorDefinition:
-    """The drop sensor of one client."""
+    """The drop sensor of one client (see the module docstring for its guarantees)."""
 
     @dg.sensor(
         name=f"{client.client}_drop_sensor",
@@ -47,15 +85,16 @@ def build_drop_sensor(client: ClientSpec, job: Any, interval_seconds: int = 15) 
         description=f"Starts ingestion runs for complete new drops of client {client.client}.",
     )
     def _sensor(context: dg.SensorEvaluationContext, landing: LandingResource) -> dg.SensorResult:
-        state = json.loads(context.cursor) if context.cursor else {}
-        seen: list[str] = state.get("seen", [])
+        state = load_cursor(context.cursor)
+        seen: list[str] = state["seen"]
         seen_set = set(seen)
-        pending: dict[str, list[Any]] = state.get("pending", {})
-        now = time.time()
+        pending: dict[str, list[Any]] = state["pending"]
+        hashed: dict[str, list[Any]] = state["hashed"]
+        now = _now()
         fs = landing.filesystem(client)
         landing_uri = landing.client_uri(client)
-        listing = fs.list_files(landing_uri)
-        names = {info.uri.rsplit("/", 1)[-1] for info in listing}
+        listing = {info.uri: info for info in fs.list_files(landing_uri)}
+        names = {uri.rsplit("/", 1)[-1] for uri in listing}
         try:
             drops = find_drops(fs, landing_uri, client.datasets)
         except DropNameError as exc:
@@ -63,40 +102,65 @@ def build_drop_sensor(client: ClientSpec, job: Any, interval_seconds: int = 15) 
             return dg.SensorResult(skip_reason=str(exc), cursor=context.cursor)
         requests: list[dg.RunRequest] = []
         new_pending: dict[str, list[Any]] = {}
+        new_hashed: dict[str, list[Any]] = {}
         rule = client.completeness
+        waiting = 0
         for drop in drops:
+            identity = [drop.size, drop.token]
             if rule.mode == "marker":
                 complete = f"{drop.name}{rule.marker_suffix}" in names
             else:
-                identity = [drop.size, drop.token]
+                info = listing.get(drop.uri)
+                modified = info.modified if info is not None else None
                 previous = pending.get(drop.uri)
-                if previous is None or previous[:2] != identity:
+                if modified is not None and now - modified >= rule.quiet_seconds:
+                    complete = True
+                elif previous is None or previous[:2] != identity:
                     new_pending[drop.uri] = [*identity, now]
-                    continue
-                complete = now - float(previous[2]) >= rule.quiet_seconds
-                if not complete:
-                    new_pending[drop.uri] = previous
+                    complete = False
+                else:
+                    complete = now - float(previous[2]) >= rule.quiet_seconds
+                    if not complete:
+                        new_pending[drop.uri] = previous
             if not complete:
+                waiting += 1
                 continue
-            content = _sha256(fs, drop.uri)
-            key = f"{drop.dataset}:{drop.as_of_date}:{content}"
-            if key in seen_set:
+            cached = hashed.get(drop.uri)
+            content = cached[2] if cached and cached[:2] == identity else _sha256(fs, drop.uri)
+            new_hashed[drop.uri] = [*identity, content]
+            content_key = f"{drop.dataset}:{content}"
+            if content_key in seen_set:
+                if cached is None or cached[:2] != identity:
+                    context.log.info(
+                        f"{drop.name}: same content as an earlier drop (sha256={content[:12]}), not ingested again"
+                    )
                 continue
-            seen.append(key)
-            seen_set.add(key)
+            seen.append(content_key)
+            seen_set.add(content_key)
             context.log.info(
-                f"new drop {drop.name} -> {drop.dataset} [{drop.as_of_date}] sha256={content[:12]}"
+                f"new drop {drop.name} -> {client.client}/{drop.dataset} [{drop.as_of_date}] "
+                f"sha256={content[:12]}"
             )
             requests.append(
                 dg.RunRequest(
-                    run_key=key,
+                    run_key=f"{drop.dataset}:{drop.as_of_date}:{content}",
                     partition_key=drop.as_of_date,
-                    tags={"retina/client": client.client, "retina/drop": drop.name, "retina/sha256": content},
+                    asset_selection=assets_for_dataset(client, drop.dataset),
+                    tags={
+                        "retina/client": client.client,
+                        "retina/dataset": drop.dataset,
+                        "retina/drop": drop.name,
+                        "retina/sha256": content,
+                    },
                 )
             )
-        cursor = json.dumps({"seen": seen[-MAX_SEEN:], "pending": new_pending}, separators=(",", ":"))
+        cursor = json.dumps(
+            {"v": CURSOR_VERSION, "seen": seen[-MAX_SEEN:], "pending": new_pending, "hashed": new_hashed},
+            separators=(",", ":"),
+        )
         if not requests:
-            return dg.SensorResult(skip_reason="no new complete drops", cursor=cursor)
+            reason = f"no new complete drops ({waiting} waiting to complete)" if waiting else "no new drops"
+            return dg.SensorResult(skip_reason=reason, cursor=cursor)
         return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return _sensor
