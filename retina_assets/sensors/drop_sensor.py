@@ -24,6 +24,7 @@ Behaviour:
 
 import hashlib
 import json
+import os
 import time
 from typing import Any
 
@@ -35,6 +36,7 @@ from retina_assets.ingestion.raw_assets import LandingResource
 
 MAX_SEEN = 50_000
 CURSOR_VERSION = 2
+DEFAULT_INTERVAL_SECONDS = 15
 
 
 def _now() -> float:
@@ -74,13 +76,31 @@ def load_cursor(cursor: str | None) -> dict[str, Any]:
     }
 
 
-def build_drop_sensor(client: ClientSpec, job: Any, interval_seconds: int = 15) -> dg.SensorDefinition:
+def default_interval_seconds() -> int:
+    """Seconds between sensor ticks: ``RETINA_SENSOR_INTERVAL_SECONDS`` (default 15)."""
+    raw = os.environ.get("RETINA_SENSOR_INTERVAL_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_INTERVAL_SECONDS
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(
+            f"RETINA_SENSOR_INTERVAL_SECONDS must be a whole number of seconds, got {raw!r}"
+        ) from None
+    if value < 1:
+        raise ValueError(f"RETINA_SENSOR_INTERVAL_SECONDS must be at least 1, got {value}")
+    return value
+
+
+def build_drop_sensor(
+    client: ClientSpec, job: Any, interval_seconds: int | None = None
+) -> dg.SensorDefinition:
     """The drop sensor of one client (see the module docstring for its guarantees)."""
 
     @dg.sensor(
         name=f"{client.client}_drop_sensor",
         job=job,
-        minimum_interval_seconds=interval_seconds,
+        minimum_interval_seconds=interval_seconds or default_interval_seconds(),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Starts ingestion runs for complete new drops of client {client.client}.",
     )
