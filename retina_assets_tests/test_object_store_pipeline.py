@@ -13,6 +13,7 @@ import pyarrow.fs as pafs
 import pytest
 
 from retina_assets.definitions import build_definitions
+from retina_assets.sensors import drop_sensor
 from retina_assets.settings import REPO_ROOT, LakeSettings
 from retina_assets.storage.filesystem import filesystem_for
 from retina_assets_tests.backends import backend_root
@@ -111,3 +112,36 @@ def test_pipeline_runs_with_lake_and_landing_on_object_storage(
     assert all(secret not in config for config in run_configs)
     assert secret not in caplog.text
     assert all(secret not in repr(resource) for resource in defs.resources.values())
+
+
+@pytest.mark.parametrize("backend", ["s3", "azure"])
+def test_sensor_requests_on_object_storage_run_as_requested(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A drop uploaded to an S3/Azure landing zone: the sensor's run request, executed as the daemon would
+    (its partition, asset selection and tags), builds raw, validated and order_summary on the object store."""
+    lake = backend_root(request, backend, tmp_path, "lake")
+    landing = backend_root(request, backend, tmp_path, "landing")
+    [drop] = upload_demo_drops(landing, tmp_path, days=1)
+    defs = build_definitions(LakeSettings(lake, landing, str(REPO_ROOT / "clients")))
+    sensor = defs.resolve_sensor_def("demo_drop_sensor")
+    context = dg.build_sensor_context(resources={"landing": defs.resources["landing"]})
+    with pytest.MonkeyPatch.context() as patch:  # the upload is older than the quiet period
+        patch.setattr(drop_sensor, "_now", lambda: 4_000_000_000.0)
+        result = sensor(context)
+    [run_request] = result.run_requests
+    assert (
+        run_request.partition_key == "2010-12-01" and run_request.tags["retina/drop"] == drop.rsplit("/")[-1]
+    )
+    with dg.instance_for_test() as instance:
+        run = defs.resolve_job_def("demo_ingest").execute_in_process(
+            partition_key=run_request.partition_key,
+            asset_selection=run_request.asset_selection,
+            tags=run_request.tags,
+            instance=instance,
+        )
+    assert run.success
+    built = {e.asset_key.to_user_string(): e for e in run.get_asset_materialization_events()}
+    assert set(built) == set(KEYS)
+    summary = built["demo/order_summary"].event_specific_data.materialization.metadata
+    assert filesystem_for(lake).exists(str(summary["published_path"].value))
