@@ -139,3 +139,19 @@ def test_the_cursor_alone_carries_state_across_restarts(
     restarted.put("orders_20101203.csv.done", b"")
     [request] = restarted.tick()
     assert request.partition_key == "2010-12-03" and len(reads) == 1
+
+
+def test_a_badly_dated_file_is_reported_and_never_holds_up_the_others(
+    make_landing: Callable[..., Landing], capfd: pytest.CaptureFixture[str]
+) -> None:
+    landing = make_landing(mode="marker")
+    for name in ("orders_20101341.csv", "orders_20300101.csv", "orders_20101201.csv"):
+        landing.put(name, name.encode())
+        landing.put(f"{name}.done", b"")
+    [request] = landing.tick()
+    assert request.partition_key == "2010-12-01"
+    log = capfd.readouterr().err
+    assert "orders_20101341.csv: date '20101341' does not match '%Y%m%d'" in log
+    assert "orders_20300101.csv: as_of_date 2030-01-01 is not a partition of client demo" in log
+    assert landing.tick() == []
+    assert "orders_20101341.csv" not in capfd.readouterr().err  # reported once, not on every tick

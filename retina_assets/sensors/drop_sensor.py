@@ -22,17 +22,22 @@ Behaviour:
   the features built from that dataset, for the drop's ``as_of_date`` partition.
 """
 
+import datetime as dt
 import hashlib
 import json
 import os
+import posixpath
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import dagster as dg
 
 from retina_assets.clients.spec import ClientSpec
-from retina_assets.ingestion.landing import DropNameError, find_drops
+from retina_assets.ingestion.landing import Drop, DropNameError, as_of_date_for
 from retina_assets.ingestion.raw_assets import LandingResource
+from retina_assets.storage.filesystem import FileInfo
+from retina_assets.storage.paths import UnsafeNameError
 
 MAX_SEEN = 50_000
 CURSOR_VERSION = 2
@@ -73,7 +78,40 @@ def load_cursor(cursor: str | None) -> dict[str, Any]:
         "seen": list(dict.fromkeys(seen)),
         "pending": dict(state.get("pending", {})),
         "hashed": dict(state.get("hashed", {})),
+        "bad": set(state.get("bad", [])),
     }
+
+
+def classify(listing: Iterable[FileInfo], client: ClientSpec) -> tuple[list[Drop], dict[str, str]]:
+    """The listed files that are drops of one of the client's datasets (sorted by name), and the files
+    whose name matches a pattern but carries no valid date, or a date outside the client's partitions
+    (URI -> problem). One badly named file never holds up the others; files matching no pattern are
+    ignored."""
+    from retina_assets.clients.graph import partitions_for  # the graph module imports this one
+
+    partitions_def = partitions_for(client)
+    drops: list[Drop] = []
+    bad: dict[str, str] = {}
+    for info in listing:
+        name = posixpath.basename(info.uri)
+        arrival = dt.datetime.fromtimestamp(info.modified, dt.UTC) if info.modified is not None else None
+        for dataset, spec in client.datasets.items():
+            try:
+                key = as_of_date_for(name, spec, arrival)
+            except (DropNameError, UnsafeNameError) as exc:
+                problem = str(exc).removeprefix(f"{name}: ")
+                bad[info.uri] = f"{info.uri}: {problem}"
+                break
+            if key is not None and not partitions_def.has_partition_key(key):
+                bad[info.uri] = (
+                    f"{info.uri}: as_of_date {key} is not a partition of client {client.client} "
+                    f"(dates from {client.start_date} to before {client.end_date or 'today'})"
+                )
+                break
+            if key is not None:
+                drops.append(Drop(info.uri, name, info.size, info.token, dataset, key))
+                break
+    return sorted(drops, key=lambda d: d.name), bad
 
 
 def default_interval_seconds() -> int:
@@ -115,11 +153,10 @@ def build_drop_sensor(
         landing_uri = landing.client_uri(client)
         listing = {info.uri: info for info in fs.list_files(landing_uri)}
         names = {uri.rsplit("/", 1)[-1] for uri in listing}
-        try:
-            drops = find_drops(fs, landing_uri, client.datasets)
-        except DropNameError as exc:
-            context.log.error(str(exc))
-            return dg.SensorResult(skip_reason=str(exc), cursor=context.cursor)
+        drops, bad_names = classify(listing.values(), client)
+        for uri, problem in bad_names.items():
+            if uri not in state["bad"]:
+                context.log.error(f"not ingested: {problem}")
         requests: list[dg.RunRequest] = []
         new_pending: dict[str, list[Any]] = {}
         new_hashed: dict[str, list[Any]] = {}
@@ -175,7 +212,13 @@ def build_drop_sensor(
                 )
             )
         cursor = json.dumps(
-            {"v": CURSOR_VERSION, "seen": seen[-MAX_SEEN:], "pending": new_pending, "hashed": new_hashed},
+            {
+                "v": CURSOR_VERSION,
+                "seen": seen[-MAX_SEEN:],
+                "pending": new_pending,
+                "hashed": new_hashed,
+                "bad": sorted(bad_names),
+            },
             separators=(",", ":"),
         )
         if not requests:
