@@ -69,9 +69,12 @@ def daemon(lake_env: LakeEnv, tmp_path: Path) -> Iterator[Daemon]:
 
 
 def wait_for(what: str, condition: Callable[[], bool], daemon: Daemon) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
+    """Poll ``condition`` every 2 s for up to WAIT_SECONDS; fail with the daemon's log otherwise."""
+    start = time.monotonic()
+    deadline = start + WAIT_SECONDS
     while time.monotonic() < deadline:
         if condition():
+            print(f"{what}: {time.monotonic() - start:.0f}s")
             return
         assert daemon.proc is not None and daemon.proc.poll() is None, f"daemon exited:\n{daemon.tail()}"
         time.sleep(2)
