@@ -57,13 +57,14 @@ def _sha256(fs: Any, uri: str) -> str:
     return digest.hexdigest()
 
 
-def assets_for_dataset(client: ClientSpec, dataset: str) -> list[dg.AssetKey]:
-    """The assets one drop of ``dataset`` refreshes: its raw, validated and rejected assets and the
-    features computed from it."""
+def dataset_asset_keys(client: ClientSpec, dataset: str) -> list[dg.AssetKey]:
+    """The assets one drop of ``dataset`` rebuilds: its raw, validated and rejected assets, and the client's
+    features when they are fed by this dataset (so a client sending several datasets on different days
+    never runs an asset whose drop did not arrive)."""
     keys = [dg.AssetKey([client.client, f"{zone}_{dataset}"]) for zone in ("raw", "validated", "rejected")]
-    orders = [name for name, spec in client.datasets.items() if spec.canonical == "orders"]
-    if "order_summary" in client.features and orders and orders[0] == dataset:
-        keys.append(dg.AssetKey([client.client, "order_summary"]))
+    orders = [name for name, d in client.datasets.items() if d.canonical == "orders"]
+    if orders and orders[0] == dataset:
+        keys += [dg.AssetKey([client.client, feature]) for feature in client.features]
     return keys
 
 
@@ -202,7 +203,7 @@ def build_drop_sensor(
                 dg.RunRequest(
                     run_key=f"{drop.dataset}:{drop.as_of_date}:{content}",
                     partition_key=drop.as_of_date,
-                    asset_selection=assets_for_dataset(client, drop.dataset),
+                    asset_selection=dataset_asset_keys(client, drop.dataset),
                     tags={
                         "retina/client": client.client,
                         "retina/dataset": drop.dataset,
