@@ -20,6 +20,8 @@ from retina_assets.settings import REPO_ROOT, LakeSettings
 # RETINA_SHARED_DATA when the checkout is elsewhere.
 SHARED_DATA = Path(os.environ.get("RETINA_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
+pytest_plugins = ["retina_assets_tests.servers_s3", "retina_assets_tests.servers_azure"]
+
 
 @dataclass(frozen=True)
 class LakeEnv:

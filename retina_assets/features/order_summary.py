@@ -30,6 +30,7 @@ import polars as pl
 import pyarrow as pa
 
 from retina_assets.clients.spec import ClientSpec
+from retina_assets.quality.gate import require_passed_checks
 from retina_assets.storage.dataset_ref import DatasetRef
 
 SCHEMA = pa.schema(
@@ -126,6 +127,8 @@ def build_order_summary_asset(
     def _order_summary(
         context: dg.AssetExecutionContext, config: EngineConfig, orders: DatasetRef
     ) -> dg.Output[pa.Table]:
+        # never build on a validated version whose blocking quality checks failed (issue 4)
+        require_passed_checks(context, dg.AssetKey([client.client, f"validated_{orders_dataset}"]))
         frame = orders.to_polars()
         unattributed = frame.filter(pl.col("customer_id").is_null()).height if frame.height else 0
         # --- engine switch (issue 6): same output schema, path and metadata on both engines ---
