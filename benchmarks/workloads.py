@@ -11,8 +11,8 @@ Workloads:
   drops, streamed into :meth:`VersionedStore.write` (zone ``raw``) in a fresh lake.
 * ``duckdb_raw``: DuckDB ``COPY (SELECT * FROM read_csv(...)) TO ... (FORMAT parquet)``, typed the same way.
 * ``polars_raw``: polars ``scan_csv(...).sink_parquet(...)``, typed the same way.
-* ``validate``: what ``demo/validated_orders`` runs from a raw version: :func:`validate_dataset` (pandas +
-  pandera), validated and rejected rows written to the store.
+* ``validate``: what ``demo/validated_orders`` runs from a raw version, in-process (:func:`validate_dataset`,
+  pandas + pandera) or on local Spark (:func:`validate_spark`); validated and rejected rows written.
 * ``features``: what ``demo/order_summary`` runs from that validated version, in-process (polars) or on
   local Spark (:func:`summarize_orders_on_spark`).
 """
@@ -60,6 +60,7 @@ def project_raw(landing: str, partition: str, lake: str) -> dict[str, Any]:
     import pyarrow.csv  # noqa: F401
     import pyarrow.parquet  # noqa: F401
 
+    from retina_assets.ingestion.drift import merge_schemas
     from retina_assets.ingestion.landing import drops_for_partition
     from retina_assets.ingestion.raw_conversion import DropConversion
     from retina_assets.storage.filesystem import filesystem_for
@@ -73,6 +74,7 @@ def project_raw(landing: str, partition: str, lake: str) -> dict[str, Any]:
     if not drops:
         raise SystemExit(f"no drop for {partition} in {landing_uri}")
     conversion = DropConversion(drops, spec, fs, progress=lambda _msg: None)
+    merge_schemas(list(conversion.drop_schemas().values()))  # the asset records each drop's schema (drift)
     version = VersionedStore(lake).write(
         "raw",
         CLIENT,
@@ -132,11 +134,12 @@ def polars_raw(csv: str, out: str) -> dict[str, Any]:
     return {"seconds": seconds, "rows": int(rows), "out_bytes": Path(out).stat().st_size}
 
 
-def validate(raw_path: str, partition: str, lake: str) -> dict[str, Any]:
+def validate(raw_path: str, partition: str, lake: str, engine: str = "inprocess") -> dict[str, Any]:
     """What ``demo/validated_orders`` runs: load the raw version, validate, write validated + rejected.
 
-    Validation has no Spark implementation in the project: it runs in-process (pandas + pandera) whatever
-    the client's engine, so it is measured once.
+    ``engine`` ``inprocess``: :func:`validate_dataset` (pandas + pandera); ``spark``: :func:`validate_spark`
+    on local Spark, results collected as the asset does (``SparkValidation.to_outcome``). The Spark
+    session start is timed separately (``phases.session``), not included in ``seconds``.
     """
     from retina_assets.quality.validation import validate_dataset
     from retina_assets.storage.dataset_ref import DatasetRef
@@ -145,20 +148,36 @@ def validate(raw_path: str, partition: str, lake: str) -> dict[str, Any]:
     spec = demo_spec()
     store = VersionedStore(lake)
     phases: dict[str, float] = {}
+    spark = None
+    if engine == "spark":
+        from retina_assets.engines.spark import spark_session
+        from retina_assets.quality.spark_validation import validate_spark
+
+        t = time.perf_counter()
+        spark = spark_session()
+        spark.range(1).count()
+        phases["session"] = time.perf_counter() - t
     started = t = time.perf_counter()
-    frame = DatasetRef(raw_path).to_pandas()
-    phases["load"] = time.perf_counter() - t
-    t = time.perf_counter()
-    outcome = validate_dataset(frame, spec)
-    phases["compute"] = time.perf_counter() - t
+    if spark is not None:
+        outcome = validate_spark(spark, DatasetRef(raw_path).to_spark(spark), spec).to_outcome()
+        phases["compute"] = time.perf_counter() - t
+    else:
+        frame = DatasetRef(raw_path).to_pandas()
+        phases["load"] = time.perf_counter() - t
+        t = time.perf_counter()
+        outcome = validate_dataset(frame, spec)
+        phases["compute"] = time.perf_counter() - t
     if not outcome.reconciles:
         raise SystemExit("validation does not reconcile: raw != valid + rejected")
     t = time.perf_counter()
     valid = store.write("validated", CLIENT, DATASET, partition, table_from_any(outcome.valid))
     rejected = store.write("rejected", CLIENT, DATASET, partition, table_from_any(outcome.rejected))
     phases["write"] = time.perf_counter() - t
+    seconds = time.perf_counter() - started
+    if spark is not None:
+        spark.stop()
     return {
-        "seconds": time.perf_counter() - started,
+        "seconds": seconds,
         "rows": outcome.raw_rows,
         "valid_rows": valid.row_count,
         "rejected_rows": rejected.row_count,
