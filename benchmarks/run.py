@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks.generate import DATA_DIR, GeneratedDrop, generate
-from benchmarks.harness import Series, repeat, warm_bytecode
+from benchmarks.harness import Series, WorkloadError, repeat, warm_bytecode
 from retina_assets.settings import REPO_ROOT
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
@@ -183,7 +183,7 @@ def run(config: Config) -> Report:
         try:
             _run_validation(report, work)
         except Exception as exc:  # noqa: BLE001 - reported in the table
-            report.errors.append(f"validation/features: {exc}")
+            report.errors.append(f"validation/features: {_last_line(exc)}")
             log(f"validation/features failed: {exc}")
     if config.scaling:
         try:
@@ -191,7 +191,7 @@ def run(config: Config) -> Report:
             log(f"memory scaling: {big.rows:,} rows ({big.num_bytes / MB:.0f} MB), 1 run each ...")
             report.scaling = [(drop, report.raw), (big, run_raw(big, 1, work / "scale"))]
         except Exception as exc:  # noqa: BLE001
-            report.errors.append(f"scaling: {exc}")
+            report.errors.append(f"scaling: {_last_line(exc)}")
             log(f"scaling failed: {exc}")
     if config.latency:
         try:
@@ -200,7 +200,7 @@ def run(config: Config) -> Report:
             log(f"drop-to-features latency, {config.latency_drops} drop(s) with a real daemon ...")
             report.latency = measure_latency(config.latency_drops, workdir=work)
         except Exception as exc:  # noqa: BLE001
-            report.errors.append(f"latency: {exc}")
+            report.errors.append(f"latency: {_last_line(exc)}")
             log(f"latency failed: {exc}")
     report.load_after = os.getloadavg()
     report.wall_seconds = time.perf_counter() - started
@@ -225,20 +225,34 @@ def _run_validation(report: Report, work: Path) -> None:
         return prepare
 
     engines = ["spark", "inprocess"] if config.spark else ["inprocess"]
-    for (
-        engine
-    ) in engines:  # in-process last: its validated version is what the features read, on both engines
+    # in-process last: its validated version is what the features read, on both engines
+    for engine in engines:
         log(f"validation ({engine}) ...")
-        report.validation[engine] = repeat(engine, "validate", config.repeats, clean("validated", "rejected"),
-                                           raw_path=raw_path, partition=report.drop.partition, lake=str(lake),
-                                           engine=engine)  # fmt: skip
+        try:
+            report.validation[engine] = repeat(engine, "validate", config.repeats, clean("validated", "rejected"),
+                                               raw_path=raw_path, partition=report.drop.partition, lake=str(lake),
+                                               engine=engine)  # fmt: skip
+        except WorkloadError as exc:
+            report.errors.append(f"validation ({engine}): {_last_line(exc)}")
+            log(f"validation ({engine}) failed: {exc}")
+    if "inprocess" not in report.validation:
+        return
     validated = report.validation["inprocess"].runs[-1].result["path"]
     for engine in reversed(engines):
         log(f"features ({engine}) ...")
-        report.features[engine] = repeat(engine, "features", config.repeats, clean("features"),
-                                         validated_path=validated, partition=report.drop.partition,
-                                         lake=str(lake), engine=engine)  # fmt: skip
+        try:
+            report.features[engine] = repeat(engine, "features", config.repeats, clean("features"),
+                                             validated_path=validated, partition=report.drop.partition,
+                                             lake=str(lake), engine=engine)  # fmt: skip
+        except WorkloadError as exc:
+            report.errors.append(f"features ({engine}): {_last_line(exc)}")
+            log(f"features ({engine}) failed: {exc}")
     log(render_validation(report))
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{lines[0]} ... {lines[-1]}" if len(lines) > 1 else (lines[0] if lines else type(exc).__name__)
 
 
 # --- rendering ------------------------------------------------------------------------------------
