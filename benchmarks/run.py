@@ -26,7 +26,7 @@ from pathlib import Path
 import psutil
 
 from benchmarks.generate import DATA_DIR, GeneratedDrop, generate
-from benchmarks.harness import Series, WorkloadError, repeat, warm_bytecode
+from benchmarks.harness import Series, WorkloadError, measure, repeat, warm_bytecode
 from retina_assets.settings import REPO_ROOT
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.md"
@@ -141,20 +141,30 @@ def _fresh(path: Path) -> Callable[[], None]:
 
 
 def run_raw(drop: GeneratedDrop, repeats: int, work: Path) -> dict[str, Series]:
-    """Project vs DuckDB vs polars on one drop file; returns the series by name."""
+    """Project vs DuckDB vs polars on one drop file; returns the series by name.
+
+    The tools take turns (project, DuckDB, polars, project, ...) rather than running their repeats back to
+    back, so a change in the machine's load during the run hits all of them alike.
+    """
     lake, out = work / "lake", work / "out"
-    return {
-        "retina_assets (DropConversion + VersionedStore.write)": repeat(
-            "project", "project_raw", repeats, _fresh(lake),
-            landing=str(drop.landing), partition=drop.partition, lake=str(lake),
+    tools: dict[str, tuple[str, Callable[[], None], dict[str, str]]] = {
+        "retina_assets (DropConversion + VersionedStore.write)": (
+            "project_raw", _fresh(lake),
+            {"landing": str(drop.landing), "partition": drop.partition, "lake": str(lake)},
         ),
-        "DuckDB COPY ... TO parquet": repeat(
-            "duckdb", "duckdb_raw", repeats, _fresh(out), csv=str(drop.path), out=str(out / "duckdb.parquet"),
+        "DuckDB COPY ... TO parquet": (
+            "duckdb_raw", _fresh(out), {"csv": str(drop.path), "out": str(out / "duckdb.parquet")},
         ),
-        "polars scan_csv().sink_parquet()": repeat(
-            "polars", "polars_raw", repeats, _fresh(out), csv=str(drop.path), out=str(out / "polars.parquet"),
+        "polars scan_csv().sink_parquet()": (
+            "polars_raw", _fresh(out), {"csv": str(drop.path), "out": str(out / "polars.parquet")},
         ),
     }  # fmt: skip
+    series = {name: Series(name, []) for name in tools}
+    for _ in range(repeats):
+        for name, (task, prepare, kwargs) in tools.items():
+            prepare()
+            series[name].runs.append(measure(task, **kwargs))
+    return series
 
 
 def run(config: Config) -> Report:
