@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import dagster as dg
 
 from retina_assets.clients.spec import ClientSpec, DatasetSpec
+from retina_assets.engines.choice import EngineConfig
+from retina_assets.engines.spark import SparkResource
 from retina_assets.quality.checks import check_specs, evaluate_checks
 from retina_assets.quality.validation import validate_dataset
 from retina_assets.storage.dataset_ref import DatasetRef
@@ -72,11 +74,21 @@ def build_validated_asset(
         can_subset=False,
     )
     def _validate(
-        context: dg.AssetExecutionContext, raw: DatasetRef, lake: LakeResource
+        context: dg.AssetExecutionContext,
+        config: EngineConfig,
+        raw: DatasetRef,
+        lake: LakeResource,
+        spark: SparkResource,
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
         partition = context.partition_key
-        frame = raw.to_pandas()
-        outcome = validate_dataset(frame, spec)
+        engine = config.resolve(client)
+        if engine == "spark":  # issue 6: same rules and outputs, computed on Spark
+            from retina_assets.engines.spark_validation import validate_on_spark
+
+            context.log.info(f"validating {dataset} [{partition}] on {spark.describe()}")
+            outcome = validate_on_spark(spark.session(), raw.uri, raw.to_arrow_schema(), spec)
+        else:
+            outcome = validate_dataset(raw.to_pandas(), spec)
         context.log.info(
             f"{dataset} [{partition}]: {outcome.raw_rows:,} raw -> {len(outcome.valid):,} valid, "
             f"{len(outcome.rejected):,} quarantined {outcome.rule_counts}"
@@ -84,7 +96,10 @@ def build_validated_asset(
         yield dg.Output(
             outcome.valid,
             output_name="validated",
-            metadata={"reject_rule_counts": dg.MetadataValue.json(outcome.rule_counts)},
+            metadata={
+                "reject_rule_counts": dg.MetadataValue.json(outcome.rule_counts),
+                "retina/engine": engine,
+            },
         )
         yield dg.Output(outcome.rejected, output_name="rejected")
         previous = _previous_row_counts(lake, client.client, dataset, partition)
