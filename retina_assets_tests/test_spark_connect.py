@@ -7,14 +7,16 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
+from retina_assets.clients.spec import load_client_spec
 from retina_assets.definitions import build_definitions
+from retina_assets.engines.choice import engine_run_config
 from retina_assets.storage.filesystem import sha256_file
 from retina_assets_tests.conftest import LakeEnv
 from retina_assets_tests.servers_spark import spark_connect_url  # noqa: F401  (fixture)
 from retina_assets_tests.test_spark_engine import assert_same_rows, materializations
 from retina_assets_tests.test_walking_skeleton import run_partition
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 DAY = "2010-12-01"
 
 
@@ -25,15 +27,23 @@ def test_order_summary_asset_on_spark_connect_matches_in_process(
     spark_connect_url: str,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    in_process = run_partition(lake_env, instance, DAY)["demo/order_summary"]
+    first = run_partition(lake_env, instance, DAY)
+    in_process, in_process_validated = first["demo/order_summary"], first["demo/validated_orders"]
     assert in_process["retina/engine"] == "pandas"
 
     monkeypatch.setenv("RETINA_SPARK_REMOTE", spark_connect_url)
     job = build_definitions(lake_env.settings).resolve_job_def("demo_ingest")
-    config = {"ops": {"demo__order_summary": {"config": {"engine": "spark"}}}}
+    demo = load_client_spec(lake_env.clients_dir / "demo.yaml")
+    config = engine_run_config(demo, "spark")  # validation and order_summary on the Connect server
     result = job.execute_in_process(partition_key=DAY, instance=instance, run_config=config)
     assert result.success
-    on_connect = materializations(result)["demo/order_summary"]
+    metas = materializations(result)
+    on_connect = metas["demo/order_summary"]
+    validated = metas["demo/validated_orders"]
+    assert validated["retina/engine"] == "spark"
+    # validation on Connect produced the very same bytes: deduplicated onto the in-process version
+    assert validated["deduplicated"] is True
+    assert validated["path"] == in_process_validated["path"]
 
     assert on_connect["retina/engine"] == "spark"
     assert on_connect["retina/engine_detail"] == f"spark connect {spark_connect_url}"
