@@ -7,8 +7,8 @@ FROM python:3.11-slim-bookworm
 RUN apt-get update \
  && apt-get install -y --no-install-recommends openjdk-17-jre-headless procps \
  && rm -rf /var/lib/apt/lists/*
-ENV JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 \
-    PYTHONUNBUFFERED=1 \
+# pyspark finds `java` on PATH, so no architecture-specific JAVA_HOME is needed.
+ENV PYTHONUNBUFFERED=1 \
     UV_PROJECT_ENVIRONMENT=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     DAGSTER_HOME=/opt/dagster/home

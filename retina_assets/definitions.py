@@ -6,17 +6,20 @@ The asset graph is built from the client specs in ``RETINA_CLIENTS_DIR`` (one YA
     <client>/raw_<dataset> -> <client>/validated_<dataset> (+ <client>/rejected_<dataset>) -> <client>/<feature>
 
 plus an ingestion job and a drop sensor. A spec file that fails to load is reported (file, field, problem)
-in the log and in the ``retina_spec_errors`` sensor's description; the other clients load normally.
+as a Python warning, in the log and in the ``retina_spec_errors`` sensor (its description lists the errors
+and every tick reports them as its skip reason); the other clients load normally.
+:func:`retina_assets.clients.spec_errors` lists the same errors from Python.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 
 import dagster as dg
 
 from retina_assets.clients.graph import build_client_definitions
-from retina_assets.clients.spec import load_client_specs
+from retina_assets.clients.spec import SpecError, load_client_specs
 from retina_assets.engines.spark import spark_resource
 from retina_assets.ingestion.raw_assets import LandingResource
 from retina_assets.settings import LakeSettings
@@ -26,24 +29,55 @@ from retina_assets.storage.lake_resource import LakeResource
 log = logging.getLogger("retina_assets")
 
 
+class SpecErrorWarning(UserWarning):
+    """A client spec could not be loaded; the client is left out of the code location."""
+
+
+def spec_errors_sensor(errors: list[SpecError]) -> dg.SensorDefinition:
+    """A sensor that only exists to make spec errors visible in the UI (it never starts runs)."""
+    text = "\n".join(f"- {e}" for e in errors)
+
+    @dg.sensor(
+        name="retina_spec_errors",
+        description=f"{len(errors)} client spec problem(s); these clients are not loaded:\n{text}",
+        minimum_interval_seconds=3600,
+    )
+    def _spec_errors(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        return dg.SkipReason(f"client spec problems:\n{text}")
+
+    return _spec_errors
+
+
 def build_definitions(settings: LakeSettings | None = None) -> dg.Definitions:
-    """Build the Definitions for the clients in ``settings.clients_dir``."""
+    """Build the Definitions for the clients in ``settings.clients_dir``.
+
+    Guarantee: a client whose spec (or whose generated assets) fails is reported and left out; it never
+    prevents the other clients from loading.
+    """
     settings = settings or LakeSettings.from_env()
     specs, errors = load_client_specs(settings.clients_dir)
+    resources = dg.Definitions(
+        resources={
+            "lake_io_manager": LakeIOManager(lake_uri=settings.lake_uri),
+            "lake": LakeResource(lake_uri=settings.lake_uri),
+            "landing": LandingResource(landing_uri=settings.landing_uri),
+            "spark": spark_resource(),
+        }
+    )
+    parts: list[dg.Definitions] = []
+    for spec in specs:
+        try:
+            part = build_client_definitions(spec)
+            dg.Definitions.validate_loadable(dg.Definitions.merge(part, resources))
+        except Exception as exc:  # noqa: BLE001 - any failure of one client must not stop the others
+            errors.append(SpecError(f"{settings.clients_dir}/{spec.client}.yaml", "<definitions>", str(exc)))
+            continue
+        parts.append(part)
     for error in errors:
         log.error("client spec not loaded: %s", error)
-    parts = [build_client_definitions(spec) for spec in specs]
-    return dg.Definitions.merge(
-        *parts,
-        dg.Definitions(
-            resources={
-                "lake_io_manager": LakeIOManager(lake_uri=settings.lake_uri),
-                "lake": LakeResource(lake_uri=settings.lake_uri),
-                "landing": LandingResource(landing_uri=settings.landing_uri),
-                "spark": spark_resource(),
-            }
-        ),
-    )
+        warnings.warn(f"client spec not loaded: {error}", SpecErrorWarning, stacklevel=2)
+    extra = [spec_errors_sensor(errors)] if errors else []
+    return dg.Definitions.merge(*parts, resources, dg.Definitions(sensors=extra))
 
 
 defs = build_definitions()

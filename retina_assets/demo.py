@@ -1,4 +1,4 @@
-"""Write the demo client's sample drops into a landing folder.
+"""Write the sample drops of every example client into a landing folder.
 
 The demo client (``clients/demo.yaml``) receives UCI Online Retail order lines as one file per day, in the
 shape of a legacy ERP export: ``orders_YYYYMMDD.csv``, semicolon-separated, Latin-1, decimal commas and
@@ -7,7 +7,10 @@ sees half a file.
 
 Usage::
 
-    python -m retina_assets.demo [--landing DIR] [--days N] [--source CSV_GZ]
+    python -m retina_assets.demo [--landing DIR] [--days N] [--source CSV_GZ] [--client NAME ...]
+
+Besides ``demo``, it writes the drops of the other example clients (``completejourney``: JSON Lines and an
+Excel product master; ``cdnow``: whitespace-aligned text), see :mod:`retina_assets.example_clients`.
 """
 
 from __future__ import annotations
@@ -70,15 +73,57 @@ def write_drops(
     return written
 
 
+EXAMPLE_CLIENTS = ("demo", "completejourney", "cdnow")
+
+
+def write_example_drops(
+    landing_dir: Path,
+    days: int | None = None,
+    clients: tuple[str, ...] = EXAMPLE_CLIENTS,
+    sample: bool = False,
+) -> dict[str, list[Path]]:
+    """Write the drops of the example ``clients`` (first ``days`` days each); returns the new files per client.
+
+    ``sample=True`` uses only the small files bundled in ``sample_data/`` (what the tests use).
+    """
+    from retina_assets import example_clients as ex
+
+    out: dict[str, list[Path]] = {}
+    for client in clients:
+        if client == "demo":
+            out[client] = write_drops(landing_dir, SAMPLE if sample else None, days)
+        elif client == "completejourney":
+            out[client] = ex.write_completejourney_drops(
+                landing_dir,
+                ex.CJ_SAMPLE if sample else None,
+                days,
+                products=ex.CJ_PRODUCTS_SAMPLE if sample else None,
+            )
+        elif client == "cdnow":
+            out[client] = ex.write_cdnow_drops(landing_dir, ex.CDNOW_SAMPLE if sample else None, days)
+        else:
+            raise ValueError(f"unknown example client {client!r}; known: {EXAMPLE_CLIENTS}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--landing", default=None, help="landing folder (default: $RETINA_LANDING_URI)")
-    parser.add_argument("--days", type=int, default=None, help="only the first N days")
-    parser.add_argument("--source", type=Path, default=None, help="Online Retail CSV (.gz)")
+    parser.add_argument("--days", type=int, default=None, help="only the first N days of each client")
+    parser.add_argument("--source", type=Path, default=None, help="Online Retail CSV (.gz) for demo")
+    parser.add_argument(
+        "--client", action="append", choices=EXAMPLE_CLIENTS, help="only these clients (repeatable)"
+    )
+    parser.add_argument("--sample", action="store_true", help="use only the bundled sample_data files")
     args = parser.parse_args(argv)
     landing = Path(args.landing or LakeSettings.from_env().landing_uri)
-    files = write_drops(landing, args.source, args.days)
-    print(f"wrote {len(files)} demo drop(s) to {landing / 'demo'}")
+    clients = tuple(args.client or EXAMPLE_CLIENTS)
+    if "demo" in clients and args.source is not None:
+        files = write_drops(landing, args.source, args.days)
+        print(f"wrote {len(files)} drop(s) to {landing / 'demo'}")
+        clients = tuple(c for c in clients if c != "demo")
+    for client, files in write_example_drops(landing, args.days, clients, args.sample).items():
+        print(f"wrote {len(files)} drop(s) to {landing / client}")
 
 
 if __name__ == "__main__":

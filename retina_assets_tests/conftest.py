@@ -6,6 +6,7 @@ Fixtures for external servers (moto S3, Azurite, Spark Connect) live in their ow
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,11 @@ import pytest
 
 from retina_assets.settings import REPO_ROOT, LakeSettings
 
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+# The team's shared public datasets live beside the checkout (``../shared/data``); override with
+# RETINA_SHARED_DATA when the checkout is elsewhere.
+SHARED_DATA = Path(os.environ.get("RETINA_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+
+pytest_plugins = ["retina_assets_tests.servers_s3", "retina_assets_tests.servers_azure"]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 # (`dagster dev`) over the embedded local lake in ./.lake. Open http://127.0.0.1:${DAGSTER_PORT:-3000}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-UV_SYNC_ARGS="--no-dev" bash scripts/setup.sh
+UV_SYNC_ARGS="--no-dev --inexact" bash scripts/setup.sh  # --inexact: keep dev tools if present
 
 export RETINA_LAKE_URI=${RETINA_LAKE_URI:-$PWD/.lake}
 export RETINA_LANDING_URI=${RETINA_LANDING_URI:-$PWD/.landing}

@@ -44,7 +44,8 @@ class ReaderOptions(_Strict):
     thousands: str | None = None
     null_values: list[str] = Field(default_factory=lambda: ["", "NULL", "null", "NA", "N/A"])
     sheet: str | int | None = None  # xlsx sheet name or index (default: the first)
-    comment: str | None = None
+    comment: str | None = None  # fixed_width only: skip lines starting with this character
+    widths: list[Annotated[int, Field(gt=0)]] | None = None  # fixed_width only: field widths in characters
 
     @field_validator("delimiter", "quote", "escape", "decimal", "thousands", "comment")
     @classmethod
@@ -82,6 +83,16 @@ class ColumnSpec(_Strict):
             check_name("column", value)
         return value
 
+    @model_validator(mode="after")
+    def _formats_fit_type(self) -> ColumnSpec:
+        if self.formats and self.type not in ("date", "timestamp"):
+            raise ValueError(f"'formats' only applies to date/timestamp columns, not {self.type!r}")
+        for fmt in self.formats:
+            _check_date_format(fmt, need_full_date=True)
+        if self.type == "decimal" and not 0 <= self.scale <= self.precision <= 38:
+            raise ValueError("decimal needs 0 <= scale <= precision <= 38")
+        return self
+
 
 class AsOfDateRule(_Strict):
     """How a drop's ``as_of_date`` is derived: from a named group in the file-name pattern, or arrival."""
@@ -90,6 +101,25 @@ class AsOfDateRule(_Strict):
     format: str = "%Y-%m-%d"
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("format")
+    @classmethod
+    def _full_date_format(cls, value: str) -> str:
+        _check_date_format(value, need_full_date=True)
+        return value
+
+
+def _check_date_format(fmt: str, need_full_date: bool) -> None:
+    """Raise ``ValueError`` unless ``fmt`` is a strptime format that round-trips a date (and time)."""
+    if "%" not in fmt:
+        raise ValueError(f"{fmt!r} is not a strptime format (no %-directive, e.g. '%Y-%m-%d')")
+    probe = dt.datetime(2001, 11, 23, 13, 45, 56)
+    try:
+        back = dt.datetime.strptime(probe.strftime(fmt), fmt)
+    except ValueError as exc:
+        raise ValueError(f"{fmt!r} is not a usable strptime format: {exc}") from None
+    if need_full_date and back.date() != probe.date():
+        raise ValueError(f"{fmt!r} does not contain a full date (year, month and day)")
 
 
 class CheckPolicy(_Strict):
@@ -114,6 +144,23 @@ class QualityPolicy(_Strict):
     reconciliation: CheckPolicy = CheckPolicy(severity="error")
     rules: dict[str, Any] = Field(default_factory=dict)  # dataset-specific rule switches (see contracts)
 
+    @field_validator("rules")
+    @classmethod
+    def _rule_patterns_compile(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, patterns in value.items():
+            if not key.endswith("_patterns"):
+                continue
+            if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
+                raise ValueError(f"rules.{key} must be a list of regular expressions")
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(
+                        f"rules.{key}: {pattern!r} is not a valid regular expression: {exc}"
+                    ) from None
+        return value
+
 
 class DatasetSpec(_Strict):
     """One dataset a client sends."""
@@ -136,11 +183,51 @@ class DatasetSpec(_Strict):
             raise ValueError(f"not a valid regular expression: {exc}") from None
         return value
 
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, value: dict[str, ColumnSpec]) -> dict[str, ColumnSpec]:
+        if not value:
+            raise ValueError("at least one column must be mapped")
+        seen: dict[str, str] = {}
+        for client_name, col in value.items():
+            if client_name.startswith("_"):
+                raise ValueError(f"column {client_name!r}: names starting with '_' are reserved for lineage")
+            target = col.name or client_name.lower()
+            if target in seen:
+                raise ValueError(
+                    f"columns {seen[target]!r} and {client_name!r} both map to canonical name {target!r}"
+                )
+            seen[target] = client_name
+        return value
+
     @model_validator(mode="after")
     def _pattern_has_date(self) -> DatasetSpec:
         if self.as_of_date.source == "filename" and "(?P<as_of_date>" not in self.pattern:
             raise ValueError(
                 "as_of_date.from is 'filename' but the pattern has no named group (?P<as_of_date>...)"
+            )
+        if self.reader.comment is not None and self.format != "fixed_width":
+            raise ValueError("reader.comment (skip comment lines) is only supported for format fixed_width")
+        if self.reader.widths is not None and self.format != "fixed_width":
+            raise ValueError("reader.widths only applies to format fixed_width")
+        if self.reader.sheet is not None and self.format != "xlsx":
+            raise ValueError("reader.sheet only applies to format xlsx")
+        if self.format == "fixed_width" and self.reader.delimiter not in (None, " "):
+            raise ValueError(
+                "format 'fixed_width' splits on runs of whitespace: leave reader.delimiter unset"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _canonical_columns_mapped(self) -> DatasetSpec:
+        from retina_assets.quality.contracts import REQUIRED
+
+        mapped = {self.canonical_name(c) for c in self.columns}
+        missing = [c for c in REQUIRED.get(self.canonical, []) if c not in mapped]
+        if missing:
+            raise ValueError(
+                f"canonical dataset {self.canonical!r} needs columns {missing}: map client columns to them "
+                "with `name:` under `columns`"
             )
         return self
 
@@ -174,6 +261,19 @@ class ClientSpec(_Strict):
     @classmethod
     def _safe_client(cls, value: str) -> str:
         check_name("client", value)
+        return value
+
+    @field_validator("landing")
+    @classmethod
+    def _safe_landing(cls, value: str | None) -> str | None:
+        if value is None or "://" in value or value.startswith("/"):
+            return value  # an absolute location chosen by the operator
+        parts = value.replace("\\", "/").split("/")
+        if not value.strip() or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(
+                f"relative landing {value!r} must be a plain folder path below RETINA_LANDING_URI "
+                "(no '..', '.', empty segments or leading/trailing '/')"
+            )
         return value
 
     @field_validator("datasets")
@@ -219,22 +319,67 @@ class SpecLoadError(ValueError):
         super().__init__("; ".join(str(e) for e in errors))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses duplicate keys (plain PyYAML silently keeps the last one)."""
+
+
+def _no_duplicate_keys(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicate_keys)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"invalid YAML{where}: {problem}"
+
+
+def _pydantic_problem(err: Any) -> str:
+    kind = err.get("type", "")
+    msg = str(err.get("msg", "")).removeprefix("Value error, ")
+    if kind == "extra_forbidden":
+        return "unknown field (check the spelling; see docs/onboarding.md for the allowed fields)"
+    if kind == "missing":
+        return "required field is missing"
+    value = err.get("input")
+    if kind.startswith(("literal_", "enum", "int_", "float_", "bool_", "date_", "string_", "dict_", "list_")):
+        shown = repr(value)
+        return f"{msg} (got {shown[:80]})"
+    return msg
+
+
 def load_client_spec(path: Path) -> ClientSpec:
-    """Load and validate one spec file, raising :class:`SpecLoadError` with every problem found."""
+    """Load and validate one spec file, raising :class:`SpecLoadError` with every problem found.
+
+    Each :class:`SpecError` names the file, the dotted field path (e.g. ``datasets.orders.reader.delimiter``)
+    and the problem, including the offending value where that helps.
+    """
     name = str(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - safe loader
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecLoadError([SpecError(name, "<file>", f"cannot read: {exc}")]) from None
     except yaml.YAMLError as exc:
-        raise SpecLoadError([SpecError(name, "<file>", f"invalid YAML: {exc}")]) from None
+        raise SpecLoadError([SpecError(name, "<file>", _yaml_problem(exc))]) from None
     if not isinstance(raw, dict):
         raise SpecLoadError([SpecError(name, "<file>", "expected a mapping at the top level")])
     try:
         spec = ClientSpec.model_validate(raw)
     except ValidationError as exc:
         errors = [
-            SpecError(name, ".".join(str(p) for p in err["loc"]) or "<root>", err["msg"])
+            SpecError(name, ".".join(str(p) for p in err["loc"]) or "<root>", _pydantic_problem(err))
             for err in exc.errors()
         ]
         raise SpecLoadError(errors) from None
@@ -248,16 +393,31 @@ def load_client_spec(path: Path) -> ClientSpec:
 
 
 def load_client_specs(clients_dir: str | Path) -> tuple[list[ClientSpec], list[SpecError]]:
-    """Load every ``*.yaml``/``*.yml`` in ``clients_dir``; bad files are reported, not fatal."""
+    """Load every ``*.yaml``/``*.yml`` in ``clients_dir``; bad files are reported, not fatal.
+
+    Guarantees: a file that fails to load never stops the others from loading; two files declaring the
+    same client are both reported after the first (the first in name order wins).
+    """
     directory = Path(clients_dir)
     specs: list[ClientSpec] = []
     errors: list[SpecError] = []
     if not directory.is_dir():
         return specs, [SpecError(str(directory), "<dir>", "clients folder does not exist")]
     files: Iterable[Path] = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    seen: dict[str, Path] = {}
     for path in files:
         try:
-            specs.append(load_client_spec(path))
+            spec = load_client_spec(path)
         except SpecLoadError as exc:
             errors.extend(exc.errors)
+            continue
+        if spec.client in seen:
+            errors.append(
+                SpecError(
+                    str(path), "client", f"client {spec.client!r} is already defined in {seen[spec.client]}"
+                )
+            )
+            continue
+        seen[spec.client] = path
+        specs.append(spec)
     return specs, errors

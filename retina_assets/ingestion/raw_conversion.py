@@ -87,6 +87,21 @@ class DropConversion:
         self.extra_columns = extras
         self.schema = raw_schema(spec, extras)
 
+    def drop_schemas(self) -> dict[str, dict[str, str]]:
+        """Each drop file's schema ``{column: type}`` (see :mod:`retina_assets.ingestion.drift`), read from
+        its first batch only; a file with no data rows gets its header columns typed ``null``."""
+        from retina_assets.ingestion.drift import batch_schema
+
+        text = self.spec.format in ("csv", "tsv", "fixed_width", "xlsx")  # read as text: infer types
+        out: dict[str, dict[str, str]] = {}
+        for drop in self.drops:
+            first = next(iter_drop_batches(self._local[drop.uri], self.spec, drop.name), None)
+            if first is None:
+                out[drop.name] = dict.fromkeys(self.stats.drop_columns[drop.name], "null")
+            else:
+                out[drop.name] = batch_schema(first, text_format=text)
+        return out
+
     def batches(self) -> Iterator[pa.RecordBatch]:
         started = time.perf_counter()
         try:

@@ -48,11 +48,11 @@ def iter_drop_batches(
         if fmt in ("csv", "tsv"):
             yield from _iter_csv(path, spec.reader, "\t" if fmt == "tsv" else ",", name)
         elif fmt == "jsonl":
-            yield from _iter_jsonl(path, spec.reader)
+            yield from _flat(_iter_jsonl(path, spec.reader, name), name)
         elif fmt == "json":
-            yield from _iter_json_document(path, spec.reader, name)
+            yield from _flat(_iter_json_document(path, spec.reader, name), name)
         elif fmt == "parquet":
-            yield from pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS)
+            yield from _flat(pq.ParquetFile(path).iter_batches(batch_size=BATCH_ROWS), name)
         elif fmt == "xlsx":
             yield from _iter_xlsx(path, spec.reader, name)
         elif fmt == "fixed_width":
@@ -63,6 +63,49 @@ def iter_drop_batches(
         raise
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError, ValueError, OSError) as exc:
         raise DropReadError(name, f"cannot read as {fmt}: {_short(exc)}") from None
+
+
+def _is_nested(dtype: pa.DataType) -> bool:
+    return pa.types.is_nested(dtype)
+
+
+def _flat(batches: Iterator[pa.RecordBatch], name: str) -> Iterator[pa.RecordBatch]:
+    """Check the column names of typed formats and turn nested values (objects, arrays, maps) into their
+    JSON text, so they are kept as strings instead of being lost or breaking the typing step."""
+    import json
+
+    for batch in batches:
+        if batch.num_columns == 0:
+            raise DropReadError(name, "the records have no fields (no columns)")
+        for field in batch.schema:
+            if not field.name.strip() or "\x00" in field.name:
+                raise DropReadError(name, f"invalid column name {field.name!r} (empty or contains NUL)")
+        nested = [i for i, f in enumerate(batch.schema) if _is_nested(f.type)]
+        if nested:
+            arrays = list(batch.columns)
+            for i in nested:
+                values = arrays[i].to_pylist()
+                arrays[i] = pa.array(
+                    [
+                        None if v is None else json.dumps(_drop_null_keys(v), default=str, ensure_ascii=False)
+                        for v in values
+                    ],
+                    pa.string(),
+                )
+            batch = pa.RecordBatch.from_arrays(arrays, names=batch.schema.names)
+        yield batch
+
+
+def _drop_null_keys(value: object) -> object:
+    """Arrow gives every record of a nested object column the union of all records' keys, filling the
+    missing ones with null; drop those keys again so each value's JSON shows what its record held."""
+    if isinstance(value, dict):
+        return {k: _drop_null_keys(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        if value and all(isinstance(x, tuple) and len(x) == 2 for x in value):  # a map: (key, value) pairs
+            return {str(k): _drop_null_keys(v) for k, v in value if v is not None}
+        return [_drop_null_keys(v) for v in value]
+    return value
 
 
 def _short(exc: BaseException) -> str:
@@ -83,6 +126,7 @@ def read_header(path: str, options: ReaderOptions, delimiter: str, name: str) ->
                 quotechar=options.quote or '"',
                 quoting=csv.QUOTE_MINIMAL if options.quote else csv.QUOTE_NONE,
                 escapechar=options.escape,
+                strict=True,
             )
             header = next(reader, None)
         except UnicodeDecodeError as exc:
@@ -92,6 +136,9 @@ def read_header(path: str, options: ReaderOptions, delimiter: str, name: str) ->
     if not header or all(not h.strip() for h in header):
         raise DropReadError(name, "no header row (the file has no columns)")
     header = [h.strip().lstrip("\ufeff") for h in header]
+    blank = [i + 1 for i, h in enumerate(header) if not h.strip()]
+    if blank:
+        raise DropReadError(name, f"header has blank column name(s) at position(s) {blank}")
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise DropReadError(name, f"duplicate column names in header: {dupes}")
@@ -123,13 +170,29 @@ def _iter_csv(path: str, options: ReaderOptions, default_delim: str, name: str) 
         quoted_strings_can_be_null=False,
         check_utf8=True,
     )
-    reader = pacsv.open_csv(path, read_options, parse_options, convert_options)
+    # Memory: Arrow's streaming reader reads ahead up to ~32 blocks in the background, so a conversion holds
+    # at most ~32 x BLOCK_BYTES of input however large the file (see test_streaming_memory).
+    try:
+        reader = pacsv.open_csv(path, read_options, parse_options, convert_options)
+    except pa.ArrowInvalid as exc:
+        if "Could not skip initial" in str(exc):  # a header and no data rows: zero rows, not an error
+            return
+        raise
     yield from reader
 
 
-def _iter_jsonl(path: str, options: ReaderOptions) -> Iterator[pa.RecordBatch]:
+def _iter_jsonl(path: str, options: ReaderOptions, name: str) -> Iterator[pa.RecordBatch]:
     reader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=BLOCK_BYTES))
-    yield from reader
+    try:
+        yield from reader
+    except pa.ArrowInvalid as exc:
+        if "unexpected field" in str(exc):
+            raise DropReadError(
+                name,
+                f"a record after the first {BLOCK_BYTES >> 20} MiB has a field that no earlier record has "
+                "(the JSON Lines reader fixes the columns from the first block)",
+            ) from None
+        raise
 
 
 def _iter_json_document(path: str, options: ReaderOptions, name: str) -> Iterator[pa.RecordBatch]:
@@ -151,6 +214,8 @@ def _iter_json_document(path: str, options: ReaderOptions, name: str) -> Iterato
         raise DropReadError(name, "expected a JSON array of objects (records)")
     if not doc:
         return
+    if not any(doc):
+        raise DropReadError(name, "the records have no fields (no columns)")
     table = pa.Table.from_pylist(doc)
     yield from table.to_batches(max_chunksize=BATCH_ROWS)
 
@@ -198,18 +263,44 @@ def _xlsx_batch(header: list[str], rows: list[tuple]) -> pa.RecordBatch:
 
 
 def _iter_whitespace(path: str, options: ReaderOptions, name: str) -> Iterator[pa.RecordBatch]:
-    """Whitespace-aligned columns (e.g. CDNOW): runs of spaces or tabs separate fields."""
+    """Fixed-width text. Without ``reader.widths``: whitespace-aligned columns (e.g. CDNOW), runs of spaces
+    or tabs separate fields. With ``widths``: each field is the next ``width`` characters of the line,
+    stripped (so values may contain spaces); a blank field is null."""
+    widths = options.widths
     header: list[str] | None = None
-    buf: list[list[str]] = []
+    buf: list[list[str | None]] = []
+
+    def split(line: str, lineno: int) -> list[str | None]:
+        if not widths:
+            return list(line.split())
+        text = line.rstrip("\r\n")
+        if len(text.rstrip()) > sum(widths):
+            raise DropReadError(
+                name,
+                f"line {lineno}: {len(text.rstrip())} characters, longer than the widths ({sum(widths)})",
+            )
+        out: list[str | None] = []
+        start = 0
+        for width in widths:
+            value = text[start : start + width].strip()
+            out.append(value or None)
+            start += width
+        return out
+
     with open(path, encoding=options.encoding, newline=None) as fh:
         for _ in range(options.header_row):
             fh.readline()
         for lineno, line in enumerate(fh, start=options.header_row + 1):
-            fields = line.split()
-            if not fields:
+            if options.comment and line.lstrip().startswith(options.comment):
                 continue
+            if not line.strip():
+                continue
+            fields = split(line, lineno)
             if header is None:
-                header = fields
+                header = [f or f"column_{i + 1}" for i, f in enumerate(fields)]
+                dupes = sorted({h for h in header if header.count(h) > 1})
+                if dupes:
+                    raise DropReadError(name, f"duplicate column names in header: {dupes}")
                 continue
             if len(fields) != len(header):
                 raise DropReadError(
@@ -225,6 +316,6 @@ def _iter_whitespace(path: str, options: ReaderOptions, name: str) -> Iterator[p
         yield _string_batch(header, buf)
 
 
-def _string_batch(header: list[str], rows: list[list[str]]) -> pa.RecordBatch:
+def _string_batch(header: list[str], rows: list[list[str | None]]) -> pa.RecordBatch:
     cols = list(zip(*rows, strict=True)) if rows else [[] for _ in header]
     return pa.RecordBatch.from_arrays([pa.array(c, pa.string()) for c in cols], names=header)

@@ -17,6 +17,7 @@ Credentials are never passed in code: s3fs reads ``AWS_ACCESS_KEY_ID``/``AWS_SEC
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import os
 import shutil
@@ -42,11 +43,13 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 4 << 20) -> str:
 
 @dataclass(frozen=True)
 class FileInfo:
-    """A file as listed: its full URI, size in bytes, and a change token (mtime, etag or content-md5)."""
+    """A file as listed: its full URI, size in bytes, a change token (mtime, etag or content-md5) and, when
+    the backend reports it, its last-modified time (seconds since the epoch)."""
 
     uri: str
     size: int
     token: str
+    modified: float | None = None
 
 
 class LakeFileSystem:
@@ -89,8 +92,11 @@ class LakeFileSystem:
     def list_files(self, uri: str, recursive: bool = False) -> list[FileInfo]:
         """Files (not folders) below ``uri``, sorted by URI; hidden (``.``/``_``) entries are skipped."""
         base = self._strip(uri)
+        if not self.is_local:
+            self.fs.invalidate_cache(base)  # a listing must show what is there now (sensors poll)
         if not self.fs.exists(base):
             return []
+        prefix = str(self.fs._strip_protocol(base)).rstrip("/")
         if recursive:
             entries = self.fs.find(base, detail=True)
             items = entries.values()
@@ -99,15 +105,19 @@ class LakeFileSystem:
         out = []
         for entry in items:
             name = entry["name"].rstrip("/")
-            rel = name[len(base.rstrip("/")) :].lstrip("/")
+            rel = name[len(prefix) :].lstrip("/") if name.startswith(prefix) else name.rsplit("/", 1)[-1]
             if any(part.startswith((".", "_")) for part in rel.split("/")):
                 continue
-            out.append(FileInfo(self._unstrip(name), int(entry.get("size") or 0), _change_token(entry)))
+            out.append(
+                FileInfo(
+                    self._unstrip(name), int(entry.get("size") or 0), _change_token(entry), _modified(entry)
+                )
+            )
         return sorted(out, key=lambda f: f.uri)
 
     def info(self, uri: str) -> FileInfo:
         entry = self.fs.info(self._strip(uri))
-        return FileInfo(uri, int(entry.get("size") or 0), _change_token(entry))
+        return FileInfo(uri, int(entry.get("size") or 0), _change_token(entry), _modified(entry))
 
     def local_copy(self, uri: str, tmp_dir: str) -> str:
         """A local path with the bytes of ``uri``: the file itself on local disk, else a download."""
@@ -211,6 +221,18 @@ def _change_token(entry: dict[str, Any]) -> str:
         if value:
             return str(value.hex() if isinstance(value, bytes | bytearray) else value).strip('"')
     return str(entry.get("size"))
+
+
+def _modified(entry: dict[str, Any]) -> float | None:
+    """Last-modified time of a listing entry as epoch seconds (local ``mtime``, S3 ``LastModified``,
+    Azure ``last_modified``), or ``None`` when the backend does not say."""
+    for key in ("mtime", "LastModified", "last_modified"):
+        value = entry.get(key)
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, datetime.datetime):
+            return value.timestamp()
+    return None
 
 
 def _make_fsspec(protocol: str) -> Any:
