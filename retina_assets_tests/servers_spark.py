@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from retina_assets.engines.spark import LOCAL_SPARK_CONFIG
+from retina_assets.engines.spark import LOCAL_SPARK_CONFIG, stop_connect_sessions
 
 CONNECT_START_TIMEOUT = 120.0
 CONNECT_STOP_TIMEOUT = 15.0
@@ -129,4 +129,5 @@ def spark_connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
             time.sleep(0.5)
         yield f"sc://127.0.0.1:{port}"
     finally:
+        stop_connect_sessions()  # while the server is up, or the client's exit hook retries for minutes
         stop_process_group(proc)

@@ -56,3 +56,12 @@ def test_order_summary_asset_on_spark_connect_matches_in_process(
     assert sha256_file(in_process["path"]) == in_process["content_hash"]
     assert sha256_file(on_connect["path"]) == on_connect["content_hash"]
     assert on_connect["published_path"] == in_process["published_path"]
+
+    # a data scientist on the same Connect server: lake.load(as_="spark") with RETINA_SPARK_REMOTE set
+    from retina_assets import lake
+
+    lake.connect(str(lake_env.lake))
+    frame = lake.load("demo/validated_orders", as_="spark")
+    assert type(frame).__module__.startswith("pyspark.sql.connect")
+    assert frame.count() == validated["row_count"]
+    assert {r["as_of_date"] for r in frame.select("as_of_date").distinct().collect()} == {DAY}

@@ -68,6 +68,22 @@ def connect_session(remote: str) -> Any:
     return ConnectSession.builder.remote(check_remote(remote)).getOrCreate()
 
 
+def stop_connect_sessions() -> None:
+    """Stop this process's Spark Connect client sessions (idempotent).
+
+    Stopping releases the session on the server and closes the channel; a session left open runs cleanup
+    RPCs at interpreter exit, which retry for minutes if the server is gone by then.
+    """
+    if "pyspark.sql.connect.session" not in sys.modules:
+        return
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    for session in {
+        id(s): s for s in (ConnectSession._default_session, ConnectSession.getActiveSession()) if s
+    }.values():
+        session.stop()
+
+
 def _python_workers_use_this_interpreter() -> None:
     # PySpark starts Python workers with $PYSPARK_PYTHON (default: `python3` on PATH, which lacks this
     # project's packages); local mode must use the interpreter (venv) that runs Dagster.
@@ -96,6 +112,11 @@ class SparkResource(dg.ConfigurableResource):
 
     pyspark: LazyPySparkResource
     remote: str = Field(default="", description="sc://host:port; empty = $RETINA_SPARK_REMOTE or local")
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Close the Spark Connect session this run used (the local session is reused by the process)."""
+        if self.remote_url():
+            stop_connect_sessions()
 
     def remote_url(self) -> str | None:
         """The Spark Connect URL in effect, or ``None`` for local mode."""
