@@ -127,6 +127,7 @@ class CheckPolicy(_Strict):
 
     severity: Literal["error", "warn", "off"] = "error"
     threshold: float | None = None
+    columns: dict[str, float] = Field(default_factory=dict)  # per-column thresholds (null_rate)
 
 
 class QualityPolicy(_Strict):
@@ -199,6 +200,21 @@ class DatasetSpec(_Strict):
                 )
             seen[target] = client_name
         return value
+
+    @model_validator(mode="after")
+    def _known_quality_rules(self) -> DatasetSpec:
+        from retina_assets.quality.contracts import rule_codes
+
+        rules = self.quality.rules
+        unknown = [c for c in rules.get("relax", []) if c not in rule_codes(self.canonical)]
+        if unknown:
+            raise ValueError(
+                f"quality.rules.relax: unknown rule code(s) {unknown}; {self.canonical} rules are "
+                f"{rule_codes(self.canonical)}"
+            )
+        if rules.get("reject_duplicates") not in (None, True, False, "exact", "key"):
+            raise ValueError("quality.rules.reject_duplicates must be true, false, 'exact' or 'key'")
+        return self
 
     @model_validator(mode="after")
     def _pattern_has_date(self) -> DatasetSpec:

@@ -32,6 +32,7 @@ import pyarrow as pa
 from retina_assets.clients.spec import ClientSpec
 from retina_assets.engines.choice import EngineConfig
 from retina_assets.engines.spark import SparkResource
+from retina_assets.quality.gate import require_passed_checks
 from retina_assets.storage.dataset_ref import DatasetRef
 
 SCHEMA = pa.schema(
@@ -122,6 +123,8 @@ def build_order_summary_asset(
     def _order_summary(
         context: dg.AssetExecutionContext, config: EngineConfig, orders: DatasetRef, spark: SparkResource
     ) -> dg.Output[pa.Table]:
+        # never build on a validated version whose blocking quality checks failed (issue 4)
+        require_passed_checks(context, dg.AssetKey([client.client, f"validated_{orders_dataset}"]))
         # engine switch (issue 6): same schema, path, metadata keys and version rules on both engines
         engine = config.resolve(client)
         if engine == "spark":

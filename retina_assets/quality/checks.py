@@ -1,14 +1,33 @@
 """Asset checks reported by the validated assets, per partition, with per-client severity and thresholds.
 
 Each check is declared on the asset itself (``check_specs``) so it runs per partition and shows in the UI
-beside the materialization. A check whose policy severity is ``error`` is *blocking*: when it fails,
-downstream features of that run are not built on the bad data. ``warn`` checks are reported only.
+beside the materialization. Policy per check comes from the client spec (``quality:`` of a dataset, see
+:class:`~retina_assets.clients.spec.QualityPolicy`):
+
+* ``severity: error``: the check is *blocking*. A failure stops downstream features in the same run, and
+  :mod:`retina_assets.quality.gate` stops them in later runs too, until the partition is re-validated.
+* ``severity: warn``: reported only. ``severity: off``: the check is not declared at all.
+
+=======================  ===============================  ===============================================
+check                    policy field (YAML)              passes when
+=======================  ===============================  ===============================================
+reconciliation           reconciliation                   raw rows = validated rows + rejected rows
+schema                   schema                           required columns present, types conform
+reject_fraction          max_reject_fraction              rejected / raw rows <= threshold
+key_unique               key_unique                       contract key unique among validated rows
+null_rate                null_rate (+ ``columns:``)       null share of each optional column <= limit
+volume                   volume                           raw rows >= threshold x median of last 7 drops
+freshness                freshness_days                   days since the previous drop <= threshold
+referential_integrity    referential_integrity            orphan share of each foreign key <= threshold
+=======================  ===============================  ===============================================
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterator
+import warnings
+from dataclasses import dataclass, field
+from datetime import date
 
 import dagster as dg
 import pandas as pd
@@ -17,35 +36,98 @@ from retina_assets.clients.spec import CheckPolicy, DatasetSpec
 from retina_assets.quality.contracts import KEYS, REQUIRED
 from retina_assets.quality.validation import ValidationOutcome, key_duplicates
 
-CHECKS = ("reconciliation", "schema", "reject_fraction", "key_unique", "null_rate", "volume")
-_POLICY_FIELD = {"reject_fraction": "max_reject_fraction", "schema": "schema_conformance"}
+CHECKS = (
+    "reconciliation",
+    "schema",
+    "reject_fraction",
+    "key_unique",
+    "null_rate",
+    "volume",
+    "freshness",
+    "referential_integrity",
+)
+_POLICY_FIELD = {
+    "reject_fraction": "max_reject_fraction",
+    "schema": "schema_conformance",
+    "freshness": "freshness_days",
+}
+DESCRIPTIONS = {
+    "reconciliation": "raw rows = validated rows + rejected rows (nothing silently dropped)",
+    "schema": "the partition conforms to the canonical contract (required columns present, types)",
+    "reject_fraction": "share of raw rows quarantined stays under the threshold",
+    "key_unique": "the contract key is unique among the validated rows",
+    "null_rate": "null share of each optional column stays under its limit",
+    "volume": "raw row count is at least threshold x the median of the previous 7 partitions",
+    "freshness": "days since the previous drop stay under the threshold (late or missing drops)",
+    "referential_integrity": "share of foreign keys with no match in the referenced dataset under threshold",
+}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The keys of a referenced dataset (e.g. the client's validated customers) for one foreign key."""
+
+    column: str
+    dataset: str
+    partition: str | None  # the partition the keys come from; None = no data yet
+    keys: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What the checks need besides the partition's own data: its neighbours and references."""
+
+    partition: str
+    previous_row_counts: list[int] = field(default_factory=list)
+    previous_partition: str | None = None
+    references: list[Reference] = field(default_factory=list)
 
 
 def policy(spec: DatasetSpec, check: str) -> CheckPolicy:
+    """The client's policy (severity, threshold) for one check of one dataset."""
     return getattr(spec.quality, _POLICY_FIELD.get(check, check))
 
 
-def check_specs(asset_key: dg.AssetKey, spec: DatasetSpec) -> list[dg.AssetCheckSpec]:
-    """The checks declared on a validated asset; ``off`` checks are left out."""
-    descriptions = {
-        "reconciliation": "raw rows = validated rows + rejected rows (nothing silently dropped)",
-        "schema": "validated data conforms to the canonical contract (columns, types, row rules)",
-        "reject_fraction": "share of raw rows quarantined stays under the threshold",
-        "key_unique": f"key {KEYS[spec.canonical]} is unique in the validated rows",
-        "null_rate": "null share of each optional column stays under the threshold",
-        "volume": "row count is at least threshold x the median of the previous 7 partitions",
-    }
+def enabled_checks(spec: DatasetSpec, has_references: bool) -> list[str]:
+    """The checks declared for a dataset: policy not ``off``; referential integrity only with references."""
     out = []
     for name in CHECKS:
-        pol = policy(spec, name)
-        if pol.severity == "off":
+        if policy(spec, name).severity == "off":
             continue
-        out.append(
-            dg.AssetCheckSpec(
-                name=name, asset=asset_key, description=descriptions[name], blocking=pol.severity == "error"
-            )
-        )
+        if name == "referential_integrity" and not has_references:
+            continue
+        out.append(name)
     return out
+
+
+def check_specs(
+    asset_key: dg.AssetKey,
+    spec: DatasetSpec,
+    has_references: bool,
+    partitions_def: dg.PartitionsDefinition | None = None,
+) -> list[dg.AssetCheckSpec]:
+    """The checks declared on a validated asset; ``error`` checks are blocking.
+
+    With ``partitions_def`` (the asset's), each evaluation is recorded for its partition, so the UI and
+    the instance show the check's status per ``as_of_date``, not only for the latest run.
+    """
+    specs = []
+    for name in enabled_checks(spec, has_references):
+        pol = policy(spec, name)
+        threshold = f" (threshold {pol.threshold:g})" if pol.threshold is not None else ""
+        with warnings.catch_warnings():
+            # partitioned checks are a Dagster preview (1.13); pinned dagster version, covered by tests
+            warnings.simplefilter("ignore", dg.PreviewWarning)
+            specs.append(
+                dg.AssetCheckSpec(
+                    name=name,
+                    asset=asset_key,
+                    description=f"{DESCRIPTIONS[name]}{threshold}; severity {pol.severity}",
+                    blocking=pol.severity == "error",
+                    partitions_def=partitions_def,
+                )
+            )
+    return specs
 
 
 def _severity(pol: CheckPolicy) -> dg.AssetCheckSeverity:
@@ -53,32 +135,26 @@ def _severity(pol: CheckPolicy) -> dg.AssetCheckSeverity:
 
 
 def evaluate_checks(
-    asset_key: dg.AssetKey,
-    spec: DatasetSpec,
-    outcome: ValidationOutcome,
-    previous_row_counts: list[int],
-) -> Iterator[dg.AssetCheckResult]:
-    """Evaluate every enabled check on one partition's validation outcome."""
+    asset_key: dg.AssetKey, spec: DatasetSpec, outcome: ValidationOutcome, ctx: CheckContext
+) -> list[dg.AssetCheckResult]:
+    """Evaluate every enabled check on one partition's validation outcome (see the module table)."""
     valid = outcome.valid
     results: dict[str, tuple[bool, dict]] = {}
     results["reconciliation"] = (
         outcome.reconciles,
-        {
-            "raw_rows": outcome.raw_rows,
-            "validated_rows": len(valid),
-            "rejected_rows": len(outcome.rejected),
-        },
+        {"raw_rows": outcome.raw_rows, "validated_rows": len(valid), "rejected_rows": len(outcome.rejected)},
     )
     results["schema"] = (
         not outcome.schema_errors,
         {"errors": dg.MetadataValue.json(outcome.schema_errors), "dropped_columns": outcome.dropped_columns},
     )
-    threshold = policy(spec, "reject_fraction").threshold or 0.0
+    threshold = _threshold(spec, "reject_fraction", 0.0)
     results["reject_fraction"] = (
         outcome.reject_fraction <= threshold,
         {
             "reject_fraction": round(outcome.reject_fraction, 6),
             "threshold": threshold,
+            "rejected_rows": len(outcome.rejected),
             "rules": dg.MetadataValue.json(outcome.rule_counts),
         },
     )
@@ -87,36 +163,105 @@ def evaluate_checks(
         dupes == 0,
         {"duplicate_keys": dupes, "key": dg.MetadataValue.json(KEYS[spec.canonical])},
     )
-    null_limit = policy(spec, "null_rate").threshold or 1.0
-    rates = _null_rates(valid, spec.canonical)
-    worst = max(rates.values(), default=0.0)
-    results["null_rate"] = (
-        worst <= null_limit,
-        {"null_rates": dg.MetadataValue.json(rates), "threshold": null_limit},
-    )
-    vol = policy(spec, "volume").threshold or 0.0
-    if previous_row_counts:
-        median = statistics.median(previous_row_counts)
-        ok = len(valid) >= vol * median
-        results["volume"] = (ok, {"rows": len(valid), "median_previous": median, "threshold": vol})
-    else:
-        results["volume"] = (True, {"rows": len(valid), "note": "no previous partitions to compare"})
-    for name in CHECKS:
+    results["null_rate"] = _null_rate(valid, spec)
+    results["volume"] = _volume(outcome.raw_rows, spec, ctx)
+    results["freshness"] = _freshness(spec, ctx)
+    results["referential_integrity"] = _referential_integrity(valid, spec, ctx)
+    out = []
+    for name in enabled_checks(spec, bool(ctx.references)):
         pol = policy(spec, name)
-        if pol.severity == "off":
-            continue
         passed, meta = results[name]
-        yield dg.AssetCheckResult(
-            asset_key=asset_key, check_name=name, passed=bool(passed), severity=_severity(pol), metadata=meta
+        out.append(
+            dg.AssetCheckResult(
+                asset_key=asset_key,
+                check_name=name,
+                passed=bool(passed),
+                severity=_severity(pol),
+                metadata={"severity_policy": pol.severity, **meta},
+            )
         )
+    return out
 
 
-def _null_rates(frame: pd.DataFrame, canonical: str) -> dict[str, float]:
-    if frame.empty:
-        return {}
-    required = set(REQUIRED[canonical])
-    return {
-        col: round(float(frame[col].isna().mean()), 6)
-        for col in frame.columns
+def failed_blocking(spec: DatasetSpec, results: list[dg.AssetCheckResult]) -> list[str]:
+    """Names of the blocking (``error``) checks that failed."""
+    return [r.check_name for r in results if not r.passed and policy(spec, r.check_name).severity == "error"]  # type: ignore[arg-type]
+
+
+def _threshold(spec: DatasetSpec, check: str, default: float) -> float:
+    value = policy(spec, check).threshold
+    return default if value is None else float(value)
+
+
+def _null_rate(valid: pd.DataFrame, spec: DatasetSpec) -> tuple[bool, dict]:
+    pol = policy(spec, "null_rate")
+    default = 1.0 if pol.threshold is None else float(pol.threshold)
+    required = set(REQUIRED[spec.canonical])
+    rates = {
+        col: round(float(valid[col].isna().mean()), 6) if len(valid) else 0.0
+        for col in valid.columns
         if not col.startswith("_") and col not in required
     }
+    limits = {col: float(pol.columns.get(col, default)) for col in rates}
+    over = {col: rate for col, rate in rates.items() if rate > limits[col]}
+    return not over, {
+        "null_rates": dg.MetadataValue.json(rates),
+        "limits": dg.MetadataValue.json(limits),
+        "over_limit": dg.MetadataValue.json(over),
+    }
+
+
+def _volume(raw_rows: int, spec: DatasetSpec, ctx: CheckContext) -> tuple[bool, dict]:
+    factor = _threshold(spec, "volume", 0.0)
+    if not ctx.previous_row_counts:
+        return True, {"raw_rows": raw_rows, "note": "no previous partitions to compare"}
+    median = statistics.median(ctx.previous_row_counts)
+    return raw_rows >= factor * median, {
+        "raw_rows": raw_rows,
+        "median_previous": float(median),
+        "previous_row_counts": dg.MetadataValue.json(ctx.previous_row_counts),
+        "threshold": factor,
+        "fraction_of_usual": round(raw_rows / median, 4) if median else None,
+    }
+
+
+def _freshness(spec: DatasetSpec, ctx: CheckContext) -> tuple[bool, dict]:
+    limit = _threshold(spec, "freshness", 3.0)
+    if ctx.previous_partition is None:
+        return True, {"note": "first partition: nothing to compare", "threshold_days": limit}
+    this = date.fromisoformat(ctx.partition)
+    gap = (this - date.fromisoformat(ctx.previous_partition)).days
+    return gap <= limit, {
+        "days_since_previous_drop": gap,
+        "days_before_today": (date.today() - this).days,
+        "previous_partition": ctx.previous_partition,
+        "threshold_days": limit,
+    }
+
+
+def _referential_integrity(valid: pd.DataFrame, spec: DatasetSpec, ctx: CheckContext) -> tuple[bool, dict]:
+    limit = _threshold(spec, "referential_integrity", 0.0)
+    details: dict[str, dict] = {}
+    passed = True
+    for ref in ctx.references:
+        if ref.column not in valid.columns:
+            continue
+        values = valid[ref.column].dropna().astype(str)
+        if ref.partition is None:
+            passed = False
+            details[ref.column] = {
+                "dataset": ref.dataset,
+                "problem": "no validated partition to compare with",
+            }
+            continue
+        orphans = values[~values.isin(ref.keys)]
+        fraction = len(orphans) / len(values) if len(values) else 0.0
+        passed &= fraction <= limit
+        details[ref.column] = {
+            "dataset": ref.dataset,
+            "reference_partition": ref.partition,
+            "orphan_rows": len(orphans),
+            "orphan_fraction": round(fraction, 6),
+            "examples": sorted(orphans.unique().tolist())[:5],
+        }
+    return passed, {"references": dg.MetadataValue.json(details), "threshold": limit}

@@ -1,34 +1,93 @@
 """The ``<client>/validated_<dataset>`` and ``<client>/rejected_<dataset>`` assets.
 
 One step reads the exact raw version, splits it into validated and quarantined rows
-(:func:`~retina_assets.quality.validation.validate_dataset`), writes both as immutable versions, and reports
-the asset checks of :mod:`retina_assets.quality.checks` for the partition.
+(:func:`~retina_assets.quality.validation.validate_dataset`, or its Spark twin for ``engine: spark``
+clients), writes both as immutable versions, and reports the asset checks of
+:mod:`retina_assets.quality.checks` for the partition. The names of failed blocking checks are recorded on
+the validated materialization (``failed_blocking_checks``) so later runs can refuse to build on it
+(:mod:`retina_assets.quality.gate`).
 """
 
 from collections.abc import Iterator
 
 import dagster as dg
+import pyarrow.compute as pc
 
 from retina_assets.clients.spec import ClientSpec, DatasetSpec
 from retina_assets.engines.choice import EngineConfig
 from retina_assets.engines.spark import SparkResource
-from retina_assets.quality.checks import check_specs, evaluate_checks
-from retina_assets.quality.validation import validate_dataset
+from retina_assets.quality.checks import (
+    CheckContext,
+    Reference,
+    check_specs,
+    evaluate_checks,
+    failed_blocking,
+)
+from retina_assets.quality.contracts import FOREIGN_KEYS
+from retina_assets.quality.gate import FAILED_BLOCKING
+from retina_assets.quality.validation import ValidationOutcome, validate_dataset
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.lake_resource import LakeResource
+from retina_assets.storage.versioned_store import VersionedStore
 
 VOLUME_LOOKBACK = 7
 
 
-def _previous_row_counts(lake: LakeResource, client: str, dataset: str, partition: str) -> list[int]:
-    store = lake.store()
-    earlier = [p for p in store.partitions("validated", client, dataset) if p < partition]
+def reference_datasets(client: ClientSpec, spec: DatasetSpec) -> dict[str, str]:
+    """Foreign-key column -> the client's dataset that holds the referenced keys (only those it sends)."""
+    out = {}
+    for column, canonical in FOREIGN_KEYS.get(spec.canonical, {}).items():
+        names = [name for name, d in client.datasets.items() if d.canonical == canonical]
+        if names:
+            out[column] = names[0]
+    return out
+
+
+def check_context(
+    store: VersionedStore, client: ClientSpec, dataset: str, spec: DatasetSpec, partition: str
+) -> CheckContext:
+    """Look up, in the lake's version records, what the checks compare a partition with."""
+    earlier = [p for p in store.partitions("raw", client.client, dataset) if p < partition]
     counts = []
     for key in earlier[-VOLUME_LOOKBACK:]:
-        current = store.current("validated", client, dataset, key)
+        current = store.current("raw", client.client, dataset, key)
         if current is not None:
             counts.append(current.row_count)
-    return counts
+    references = []
+    # the referenced key column has the foreign key's name (customers.customer_id, products.product_id)
+    for column, ref_dataset in reference_datasets(client, spec).items():
+        parts = [p for p in store.partitions("validated", client.client, ref_dataset) if p <= partition]
+        if not parts:
+            references.append(Reference(column, ref_dataset, None))
+            continue
+        current = store.current("validated", client.client, ref_dataset, parts[-1])
+        assert current is not None
+        table = store.read_table(current.path, columns=[column])
+        keys = frozenset(str(v) for v in pc.unique(table.column(column)).to_pylist() if v is not None)
+        references.append(Reference(column, ref_dataset, parts[-1], keys))
+    return CheckContext(
+        partition=partition,
+        previous_row_counts=counts,
+        previous_partition=earlier[-1] if earlier else None,
+        references=references,
+    )
+
+
+def run_validation(
+    spec: DatasetSpec, raw: DatasetRef, engine: str = "pandas", spark: SparkResource | None = None
+) -> ValidationOutcome:
+    """Validate a raw version in-process or, for ``engine="spark"``, on Spark (local or Spark Connect).
+
+    The Spark path (:mod:`retina_assets.engines.spark_validation`) runs the same ``validate_dataset`` in
+    Spark tasks, so rows, types, codes and reasons are identical to in-process.
+    """
+    if engine == "spark":
+        from retina_assets.engines.spark import spark_resource
+        from retina_assets.engines.spark_validation import validate_on_spark
+
+        session = (spark or spark_resource()).session()
+        return validate_on_spark(session, raw.uri, raw.to_arrow_schema(), spec)
+    return validate_dataset(raw.to_pandas(), spec)
 
 
 def build_validated_asset(
@@ -43,6 +102,7 @@ def build_validated_asset(
     rejected_key = dg.AssetKey([client.client, f"rejected_{dataset}"])
     raw_key = dg.AssetKey([client.client, f"raw_{dataset}"])
     common = {"retina/dataset": dataset, "retina/canonical": spec.canonical}
+    has_references = bool(reference_datasets(client, spec))
 
     @dg.multi_asset(
         name=f"{client.client}__validate_{dataset}",
@@ -70,7 +130,7 @@ def build_validated_asset(
                 automation_condition=automation,
             ),
         },
-        check_specs=check_specs(valid_key, spec),
+        check_specs=check_specs(valid_key, spec, has_references, partitions_def),
         can_subset=False,
     )
     def _validate(
@@ -81,28 +141,33 @@ def build_validated_asset(
         spark: SparkResource,
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
         partition = context.partition_key
-        engine = config.resolve(client)
-        if engine == "spark":  # issue 6: same rules and outputs, computed on Spark
-            from retina_assets.engines.spark_validation import validate_on_spark
-
+        engine = config.resolve(client)  # issue 6: the spec's engine, or this run's
+        if engine == "spark":
             context.log.info(f"validating {dataset} [{partition}] on {spark.describe()}")
-            outcome = validate_on_spark(spark.session(), raw.uri, raw.to_arrow_schema(), spec)
-        else:
-            outcome = validate_dataset(raw.to_pandas(), spec)
+        outcome = run_validation(spec, raw, engine, spark)
         context.log.info(
             f"{dataset} [{partition}]: {outcome.raw_rows:,} raw -> {len(outcome.valid):,} valid, "
             f"{len(outcome.rejected):,} quarantined {outcome.rule_counts}"
         )
+        ctx = check_context(lake.store(), client, dataset, spec, partition)
+        results = evaluate_checks(valid_key, spec, outcome, ctx)
+        failed = failed_blocking(spec, results)
         yield dg.Output(
             outcome.valid,
             output_name="validated",
             metadata={
                 "reject_rule_counts": dg.MetadataValue.json(outcome.rule_counts),
+                "raw_rows": dg.MetadataValue.int(outcome.raw_rows),
+                "rejected_rows": dg.MetadataValue.int(len(outcome.rejected)),
+                FAILED_BLOCKING: dg.MetadataValue.json(failed),
                 "retina/engine": engine,
             },
         )
-        yield dg.Output(outcome.rejected, output_name="rejected")
-        previous = _previous_row_counts(lake, client.client, dataset, partition)
-        yield from evaluate_checks(valid_key, spec, outcome, previous)
+        yield dg.Output(
+            outcome.rejected,
+            output_name="rejected",
+            metadata={"reject_rule_counts": dg.MetadataValue.json(outcome.rule_counts)},
+        )
+        yield from results
 
     return _validate

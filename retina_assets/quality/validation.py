@@ -1,16 +1,19 @@
 """Splitting a raw partition into validated rows and quarantined (rejected) rows, with the reasons.
 
 Guarantee: every raw row ends up in exactly one of ``valid`` or ``rejected``; a rejected row carries every
-rule it broke in ``_reject_rules`` (codes) and ``_reject_reasons`` (messages). Nothing is dropped silently,
-and :attr:`ValidationOutcome.reconciles` proves it on every run.
+rule it broke in ``_reject_rules`` (comma-separated codes) and ``_reject_reasons`` (messages, ``; ``
+separated). Nothing is dropped silently, and :attr:`ValidationOutcome.reconciles` proves it on every run.
 
 Rules come from three places, applied in this order:
 
 1. ``unparseable_value``: the raw stage could not read a value as its declared type (``_raw_errors``).
-2. Dataset rules switched on in the client spec (``quality.rules``), e.g. for orders:
-   ``cancellation_prefix``, ``non_sale_prefixes``, ``non_product_codes``/``non_product_code_patterns``
-   (flag, never reject), ``reject_duplicates``, ``reject_zero_price``.
-3. The canonical pandera contract's row checks (nulls, ranges, allowed values), code ``<column>.<check>``.
+2. Dataset rules switched on in the client spec (``quality.rules``), for orders:
+   ``cancellation_prefix`` (negative quantities allowed only there), ``non_sale_prefixes`` (documents that
+   are not sales, quarantined), ``non_product_codes``/``non_product_code_patterns`` (flagged
+   ``is_product=False``, never rejected), ``reject_zero_price``; for every dataset ``reject_duplicates`` (``true``/``exact``: exact repeats,
+   code ``duplicate_row``; ``key``: repeats of the contract key, code ``duplicate_key``).
+3. The canonical pandera contract's row rules (nulls, ranges, allowed values, uniqueness), code
+   ``<column>.<rule>``; ``quality.rules.relax: [<code>, ...]`` switches individual codes off for a client.
 """
 
 from __future__ import annotations
@@ -25,10 +28,19 @@ import pandera.pandas as pa
 
 from retina_assets.clients.spec import DatasetSpec
 from retina_assets.ingestion.coercion import RAW_ERRORS, SOURCE_FILE, SOURCE_ROW
-from retina_assets.quality.contracts import KEYS, REQUIRED, contract_for
+from retina_assets.quality.contracts import KEYS, REQUIRED, as_checked_pandas, contract_for, restore_types
 
 REJECT_RULES = "_reject_rules"
 REJECT_REASONS = "_reject_reasons"
+
+# rule codes of the dataset rules (the contract's own codes are listed by contracts.rule_codes)
+UNPARSEABLE = "unparseable_value"
+NON_SALE = "non_sale_document"
+NEG_QTY = "negative_quantity_not_cancellation"
+CANCEL_POS = "cancellation_with_positive_quantity"
+ZERO_PRICE = "zero_price"
+DUPLICATE = "duplicate_row"
+DUPLICATE_KEY = "duplicate_key"
 
 
 @dataclass
@@ -78,32 +90,39 @@ def _orders_rules(frame: pd.DataFrame, rules: dict[str, Any]) -> list[tuple[pd.S
     frame["is_product"] = ~non_product
     frame["line_amount"] = frame["quantity"].astype("float64") * frame["unit_price"].astype("float64")
     for pref in rules.get("non_sale_prefixes", []):
-        found.append((order_id.str.startswith(pref), "non_sale_document", f"order id starts with {pref!r}"))
+        found.append((order_id.str.startswith(pref), NON_SALE, f"order id starts with {pref!r}: not a sale"))
     qty = frame["quantity"]
     if prefix:
         found.append(
             (
                 (qty < 0) & ~frame["is_cancellation"],
-                "negative_quantity_not_cancellation",
+                NEG_QTY,
                 f"negative quantity on an order whose id does not start with {prefix!r}",
             )
         )
         found.append(
-            (
-                (qty > 0) & frame["is_cancellation"],
-                "cancellation_with_positive_quantity",
-                "cancellation line with a positive quantity",
-            )
+            ((qty > 0) & frame["is_cancellation"], CANCEL_POS, "cancellation line with a positive quantity")
         )
     if rules.get("reject_zero_price"):
-        found.append((frame["unit_price"] == 0, "zero_price", "unit price is 0"))
+        found.append((frame["unit_price"] == 0, ZERO_PRICE, "unit price is 0"))
     return found
 
 
-def _duplicate_mask(frame: pd.DataFrame, canonical: str) -> pd.Series:
+def _duplicate_mask(frame: pd.DataFrame, canonical: str, mode: Any) -> tuple[pd.Series, str, str]:
+    """Rows that repeat an earlier row of the partition (the first one is kept).
+
+    ``mode`` ``true``/``"exact"``: equal in every data column (lineage columns ignored);
+    ``"key"``: equal in the contract key (e.g. a re-sent order line whose description text changed).
+    """
+    if mode == "key":
+        cols = [k for k in KEYS[canonical] if k in frame.columns]
+        return (
+            frame.duplicated(subset=cols, keep="first"),
+            DUPLICATE_KEY,
+            f"repeats the key {cols} of an earlier row",
+        )
     cols = [c for c in frame.columns if not c.startswith("_")]
-    del canonical
-    return frame.duplicated(subset=cols, keep="first")
+    return frame.duplicated(subset=cols, keep="first"), DUPLICATE, "exact duplicate of an earlier row"
 
 
 def validate_dataset(raw: pd.DataFrame, spec: DatasetSpec) -> ValidationOutcome:
@@ -111,80 +130,120 @@ def validate_dataset(raw: pd.DataFrame, spec: DatasetSpec) -> ValidationOutcome:
     frame, dropped = to_canonical(raw, spec)
     canonical = spec.canonical
     rules = dict(spec.quality.rules)
+    relaxed = set(map(str, rules.get("relax", [])))
     n = len(frame)
     schema_errors = [
         f"required column {c!r} is missing" for c in REQUIRED[canonical] if c not in frame.columns
     ]
-    codes = pd.Series([[] for _ in range(n)], dtype=object)
-    reasons = pd.Series([[] for _ in range(n)], dtype=object)
+    codes: list[list[str]] = [[] for _ in range(n)]
+    reasons: list[list[str]] = [[] for _ in range(n)]
     counts: dict[str, int] = {}
 
     def flag(mask: pd.Series, code: str, message: pd.Series | str) -> None:
-        mask = mask.fillna(False).astype(bool).reset_index(drop=True)
-        hit = int(mask.sum())
-        if not hit:
+        if code in relaxed:
             return
-        counts[code] = counts.get(code, 0) + hit
-        msgs = message if isinstance(message, pd.Series) else pd.Series([message] * n)
-        for i in mask[mask].index:
-            codes.iat[i].append(code)
-            reasons.iat[i].append(str(msgs.iat[i]))
+        hits = mask.fillna(False).astype(bool).to_numpy().nonzero()[0]
+        if not len(hits):
+            return
+        counts[code] = counts.get(code, 0) + len(hits)
+        for i in hits:
+            codes[i].append(code)
+            reasons[i].append(str(message.iat[i]) if isinstance(message, pd.Series) else message)
 
     if RAW_ERRORS in frame.columns:
-        flag(frame[RAW_ERRORS].notna(), "unparseable_value", frame[RAW_ERRORS])
+        flag(frame[RAW_ERRORS].notna(), UNPARSEABLE, frame[RAW_ERRORS])
     if not schema_errors:
+        failures, schema_errors = contract_failures(frame, canonical)
+    if not schema_errors:  # row rules need the contract's columns and types (else the schema check fails)
         if canonical == "orders":
             for mask, code, message in _orders_rules(frame, rules):
                 flag(mask, code, message)
         if rules.get("reject_duplicates"):
-            flag(_duplicate_mask(frame, canonical), "duplicate_row", "exact duplicate of an earlier row")
-        schema_errors += _contract_row_failures(frame, canonical, flag)
+            flag(*_duplicate_mask(frame, canonical, rules["reject_duplicates"]))
+        _flag_contract_failures(frame, failures, flag)
 
-    bad = codes.map(bool)
-    rejected = frame[bad.values].copy()
-    rejected[REJECT_RULES] = codes[bad].map(",".join).values
-    rejected[REJECT_REASONS] = reasons[bad].map("; ".join).values
-    valid = frame[~bad.values].drop(columns=[RAW_ERRORS], errors="ignore")
+    bad = pd.Series([bool(c) for c in codes], dtype=bool).to_numpy()
+    rejected = frame[bad].copy()
+    rejected[REJECT_RULES] = [",".join(c) for c in codes if c]
+    rejected[REJECT_REASONS] = ["; ".join(r) for r in reasons if r]
+    valid = frame[~bad].drop(columns=[RAW_ERRORS], errors="ignore")
     return ValidationOutcome(
-        valid=valid.reset_index(drop=True),
-        rejected=rejected.drop(columns=[RAW_ERRORS], errors="ignore").reset_index(drop=True),
+        valid=restore_types(valid.reset_index(drop=True), canonical),
+        rejected=restore_types(
+            rejected.drop(columns=[RAW_ERRORS], errors="ignore").reset_index(drop=True), canonical
+        ),
         raw_rows=n,
-        rule_counts=counts,
+        rule_counts=dict(sorted(counts.items())),
         schema_errors=schema_errors,
         dropped_columns=dropped,
     )
 
 
-def _contract_row_failures(frame: pd.DataFrame, canonical: str, flag: Any) -> list[str]:
-    """Run the pandera contract lazily; quarantine row failures, return dataset-level failures."""
-    schema = contract_for(canonical)
-    dataset_errors: list[str] = []
+@dataclass(frozen=True)
+class RowFailure:
+    """Rows of a frame (0-based positions) that break one contract rule, and the offending values."""
+
+    code: str
+    rows: list[int]
+    values: list[Any]
+
+
+def contract_failures(frame: Any, canonical: str) -> tuple[list[RowFailure], list[str]]:
+    """Run the canonical contract lazily on a pandas or polars frame, with pandera on that engine.
+
+    Returns the row-level failures by rule code (``<column>.<rule>``, see
+    :mod:`retina_assets.quality.contracts`) and the dataset-level failures (missing columns, wrong
+    types) as messages. A pandas frame must have the default 0..n-1 index.
+    """
+    engine = "pandas" if isinstance(frame, pd.DataFrame) else "polars"
+    schema = contract_for(canonical, engine)
+    if engine == "pandas":
+        frame = as_checked_pandas(frame, canonical)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             schema.validate(frame, lazy=True)
-        return []
+        return [], []
     except pa.errors.SchemaErrors as exc:
         cases = exc.failure_cases
-    for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=False):
-        rows = group["index"].dropna()
-        if rows.empty:
-            dataset_errors.append(f"{column}: {check} ({', '.join(map(str, group['failure_case'][:3]))})")
+    if not isinstance(cases, pd.DataFrame):
+        cases = cases.to_pandas()
+    rows: dict[str, dict[int, Any]] = {}
+    dataset_errors: list[str] = []
+    for rec in cases.to_dict("records"):
+        column, check, index = rec["column"], str(rec["check"]), rec.get("index")
+        number = rec.get("check_number")
+        if check == "not_nullable":
+            rule = "not_null"
+        elif check == "field_uniqueness":
+            rule = "unique"
+        elif number is not None and not pd.isna(number) and column in schema.columns:
+            rule = schema.columns[column].checks[int(number)].name
+        else:
+            rule = None
+        if rule is None or index is None or pd.isna(index):
+            message = f"{column}: {check} ({rec['failure_case']})"
+            if message not in dataset_errors:
+                dataset_errors.append(message)
             continue
+        rows.setdefault(f"{column}.{rule}", {})[int(index)] = rec["failure_case"]
+    failures = [
+        RowFailure(code, sorted(hits), [hits[i] for i in sorted(hits)]) for code, hits in rows.items()
+    ]
+    return failures, dataset_errors
+
+
+def _flag_contract_failures(frame: pd.DataFrame, failures: list[RowFailure], flag: Any) -> None:
+    """Quarantine the contract's row failures via ``flag``, with the offending value in the message."""
+    for failure in failures:
         mask = pd.Series(False, index=range(len(frame)))
-        mask.iloc[rows.astype(int).unique()] = True
-        values = dict(zip(rows.astype(int), group.loc[rows.index, "failure_case"], strict=False))
+        mask.iloc[failure.rows] = True
+        column, rule = failure.code.split(".", 1)
+        values = dict(zip(failure.rows, failure.values, strict=True))
         message = pd.Series(
-            [f"{column}={values.get(i)!r} fails {check}" for i in range(len(frame))], dtype=object
+            [f"{column}={values.get(i)!r} fails {rule}" for i in range(len(frame))], dtype=object
         )
-        flag(mask, f"{column}.{_check_code(str(check))}", message)
-    return dataset_errors
-
-
-def _check_code(check: str) -> str:
-    if check == "not_nullable":
-        return "not_null"
-    return re.sub(r"[^a-z0-9_]+", "_", check.lower()).strip("_")
+        flag(mask, failure.code, message)
 
 
 def key_duplicates(frame: pd.DataFrame, canonical: str) -> int:

@@ -1,0 +1,52 @@
+"""Keeping features off data whose blocking quality checks failed, within a run and across runs.
+
+Within one run Dagster does it: blocking (``severity: error``) checks on the validated asset stop the
+downstream steps. Across runs it does not: the validated version is written and recorded even when a
+check fails. So the validated asset records the names of its failed blocking checks on its
+materialization (``failed_blocking_checks``), and every feature built on it calls
+:func:`require_passed_checks` first. It reads the *same* materialization the IO manager will load (the
+latest of that partition), so a feature never builds from a version whose blocking checks failed; after a
+fix and a re-validation (``python -m retina_assets.quality.revalidate``) the new version passes and the
+feature builds again.
+
+For declarative automation, :func:`feature_automation_condition` combines ``eager()`` with
+``all_deps_blocking_checks_passed()`` (``eager()`` alone would trigger on a failed upstream).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+FAILED_BLOCKING = "failed_blocking_checks"
+
+
+def feature_automation_condition() -> dg.AutomationCondition:
+    """Eager, but only when every upstream's blocking checks passed."""
+    return dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+
+
+def failed_blocking_checks(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> list[str]:
+    """Blocking checks that failed on the latest materialization of ``key``/``partition`` ([] if none)."""
+    result = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    )
+    if not result.records:
+        return []
+    materialization = result.records[0].asset_materialization
+    entry = materialization.metadata.get(FAILED_BLOCKING) if materialization else None
+    return list(entry.value) if entry is not None else []  # type: ignore[arg-type]
+
+
+def require_passed_checks(context: dg.AssetExecutionContext, upstream: dg.AssetKey) -> None:
+    """Raise :class:`dagster.Failure` if the upstream partition this step loads failed a blocking check."""
+    partition = context.partition_key
+    failed = failed_blocking_checks(context.instance, upstream, partition)
+    if failed:
+        raise dg.Failure(
+            f"{upstream.to_user_string()} [{partition}] failed blocking quality check(s) {failed}: not "
+            "building on it. Fix the drop or the client's quality policy, then re-validate with "
+            f"`python -m retina_assets.quality.revalidate --client {upstream.path[0]} --dataset "
+            f"{upstream.path[1].removeprefix('validated_')} --partition {partition}`.",
+            metadata={"failed_blocking_checks": dg.MetadataValue.json(failed)},
+            allow_retries=False,
+        )

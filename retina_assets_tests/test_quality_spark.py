@@ -1,0 +1,95 @@
+"""Validation on Spark gives the same split, rule codes and counts as the in-process path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from benchmarks.quality_dirt_counts import raw_frame
+from retina_assets.clients.spec import load_client_spec
+from retina_assets.demo import SAMPLE
+from retina_assets.quality.spark_validation import validate_spark
+from retina_assets.quality.validation import validate_dataset
+from retina_assets.settings import REPO_ROOT
+from retina_assets_tests.servers_spark import spark_local  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.slow
+
+
+def _codes(frame) -> dict[int, set[str]]:  # type: ignore[no-untyped-def]
+    return {
+        int(r): set(c.split(",")) for r, c in zip(frame["_source_row"], frame["_reject_rules"], strict=True)
+    }
+
+
+def test_spark_and_pandas_agree_on_a_real_day(tmp_path: Path, spark_local) -> None:  # noqa: F811
+    spec = load_client_spec(REPO_ROOT / "clients" / "demo.yaml").datasets["orders"]
+    raw = raw_frame(SAMPLE)
+    day = raw[raw["_source_file"] == "orders_20101203.csv"].reset_index(drop=True)
+    day.loc[5, "Quantity"] = 0  # add a contract failure and an unparseable value to the real dirt
+    day.loc[6, "_raw_errors"] = "Quantity: cannot read x as int64"
+    path = tmp_path / "raw.parquet"
+    pq.write_table(pa.Table.from_pandas(day, preserve_index=False), path)
+
+    local = validate_dataset(day, spec)
+    on_spark = validate_spark(spark_local, spark_local.read.parquet(str(path)), spec)
+    assert on_spark.schema_errors == [] == local.schema_errors
+    assert on_spark.rule_counts == local.rule_counts
+    assert {"quantity.non_zero", "unparseable_value", "duplicate_key", "zero_price"} <= set(local.rule_counts)
+    outcome = on_spark.to_outcome()
+    assert outcome.reconciles and outcome.raw_rows == len(day)
+    assert _codes(outcome.rejected) == _codes(local.rejected)
+    assert list(outcome.valid["_source_row"]) == list(local.valid["_source_row"])
+    cols = [
+        "order_id",
+        "product_id",
+        "quantity",
+        "unit_price",
+        "customer_id",
+        "is_cancellation",
+        "is_product",
+    ]
+    assert outcome.valid[cols].equals(local.valid[cols])
+
+
+def test_spark_schema_conformance_uses_pandera_pyspark(spark_local) -> None:  # noqa: F811
+    spec = load_client_spec(REPO_ROOT / "clients" / "demo.yaml").datasets["orders"]
+    frame = spark_local.createDataFrame(
+        [("536365", "85123A", "six", "2010-12-01 08:26:00", 2.55, "17850", "United Kingdom", "f", 1)],
+        "InvoiceNo string, StockCode string, Quantity string, InvoiceDate string, UnitPrice double, "
+        "CustomerID string, Country string, _source_file string, _source_row long",
+    )
+    result = validate_spark(spark_local, frame, spec)
+    text = " ".join(result.schema_errors)
+    assert "quantity" in text and "order_ts" in text and "wrong_datatype" in text
+
+
+def test_spark_client_validates_on_spark_in_the_asset(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    spark_local,  # noqa: F811
+) -> None:
+    import dagster as dg
+
+    from retina_assets.demo import write_drops
+    from retina_assets_tests.quality_helpers import edit_spec, materializations, materialize, spec_env
+
+    env = spec_env(tmp_path, monkeypatch)
+    write_drops(env.landing, source=SAMPLE, days=1)
+    keys = ("demo/raw_orders", "demo/validated_orders", "demo/rejected_orders")
+    with dg.instance_for_test() as instance:
+        local = materializations(materialize(env, instance, "2010-12-01", *keys))
+        edit_spec(env, lambda d: d.update(engine="spark"))
+        spark = materializations(materialize(env, instance, "2010-12-01", *keys))
+    for key in ("demo/validated_orders", "demo/rejected_orders"):
+        assert spark[key]["row_count"] == local[key]["row_count"] > 0
+    assert (
+        spark["demo/validated_orders"]["reject_rule_counts"]
+        == local["demo/validated_orders"]["reject_rule_counts"]
+    )
+    a = pq.read_table(local["demo/rejected_orders"]["path"]).to_pandas()
+    b = pq.read_table(spark["demo/rejected_orders"]["path"]).to_pandas()
+    assert _codes(a) == _codes(b)
