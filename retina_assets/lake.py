@@ -124,6 +124,7 @@ class Lake:
         version: str | None = None,
         as_: Frame = "pandas",
         spark: Any = None,
+        engine: Frame | None = None,
     ) -> Any:
         """Load current data (all partitions, with ``as_of_date``), one partition, or one exact version.
 
@@ -131,8 +132,10 @@ class Lake:
         (or a unique prefix of one). ``as_`` picks the frame type: ``pandas`` (default), ``polars``,
         ``arrow`` or ``spark`` (``spark`` = a SparkSession; default: Spark Connect at
         ``$RETINA_SPARK_REMOTE`` or local mode). Every result carries an ``as_of_date`` string column,
-        except a version loaded by path, which is returned exactly as stored.
+        except a version loaded by path, which is returned exactly as stored. ``engine=`` is an older
+        spelling of ``as_=``.
         """
+        as_ = engine or as_
         if as_ not in FRAMES:
             raise ValueError(f"unknown frame type as_={as_!r}; expected one of {list(FRAMES)}")
         if _is_path(name):
@@ -238,9 +241,10 @@ def load(
     version: str | None = None,
     as_: Frame = "pandas",
     spark: Any = None,
+    engine: Frame | None = None,
 ) -> Any:
     """See :meth:`Lake.load`."""
-    return _lake().load(name, partition=partition, version=version, as_=as_, spark=spark)
+    return _lake().load(name, partition=partition, version=version, as_=as_, spark=spark, engine=engine)
 
 
 def versions(name: str, partition: str | None = None) -> list[DatasetVersion]:

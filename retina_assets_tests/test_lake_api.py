@@ -41,6 +41,7 @@ def test_load_current_in_every_frame_type(filled_lake: dict[str, dict[str, dict]
     as_polars = lake.load("demo/order_summary", as_="polars")
     as_arrow = lake.load("demo/order_summary", as_="arrow")
     assert isinstance(as_polars, pl.DataFrame) and isinstance(as_arrow, pa.Table)
+    assert lake.load("demo/order_summary", engine="polars").equals(as_polars)  # older spelling
     assert as_arrow.schema.field("revenue").type == pa.float64()
     assert as_arrow.schema.field("as_of_date").type == pa.string()
     assert (
