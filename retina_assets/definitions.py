@@ -20,6 +20,7 @@ import dagster as dg
 
 from retina_assets.clients.graph import build_client_definitions
 from retina_assets.clients.spec import SpecError, load_client_specs
+from retina_assets.engines.spark import spark_resource
 from retina_assets.ingestion.raw_assets import LandingResource
 from retina_assets.settings import LakeSettings
 from retina_assets.storage.io_managers import LakeIOManager
@@ -60,6 +61,7 @@ def build_definitions(settings: LakeSettings | None = None) -> dg.Definitions:
             "lake_io_manager": LakeIOManager(lake_uri=settings.lake_uri),
             "lake": LakeResource(lake_uri=settings.lake_uri),
             "landing": LandingResource(landing_uri=settings.landing_uri),
+            "spark": spark_resource(),
         }
     )
     parts: list[dg.Definitions] = []

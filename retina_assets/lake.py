@@ -2,10 +2,12 @@
 
     from retina_assets import lake
     lake.load("demo/order_summary")                                  # current data, all partitions, pandas
+    lake.load("demo/order_summary", as_="polars")                    # or "arrow", "spark" (spark=session)
     lake.load("demo/validated_orders", partition="2011-01-05")       # one partition
     lake.load("demo/validated_orders", version="<sha256 or prefix>") # one exact version by content hash
     lake.load("/path/to/<sha256>.parquet")                           # one exact version by path
     lake.versions("demo/validated_orders", partition="2011-01-05")   # versions with lineage
+    lake.lineage(path)                                               # version -> inputs -> landing drop
 
 The lake URI comes from ``RETINA_LAKE_URI`` or an explicit :func:`connect`. Dataset names follow the asset
 keys (``<client>/<name>``), so ``validated_orders`` lives in the ``validated`` zone and ``order_summary`` in
@@ -23,7 +25,8 @@ import pyarrow as pa
 from retina_assets.storage import paths
 from retina_assets.storage.versioned_store import DatasetVersion, VersionedStore
 
-Engine = Literal["pandas", "polars", "arrow", "spark"]
+Frame = Literal["pandas", "polars", "arrow", "spark"]
+FRAMES = ("pandas", "polars", "arrow", "spark")
 _ZONE_PREFIXES = (("raw_", "raw"), ("validated_", "validated"), ("rejected_", "rejected"))
 
 
@@ -72,6 +75,42 @@ class Lake:
         )
         return [v for key in keys for v in self.store.versions(zone, client, dataset, key)]
 
+    def version_of(self, path: str) -> DatasetVersion:
+        """The version record of a version file of this lake (raises :class:`LakeLookupError` if none)."""
+        root = self.uri.rstrip("/") + "/"
+        parts = path[len(root) :].split("/") if path.startswith(root) else []
+        if parts and parts[0] == "_versions":
+            parts = parts[1:]
+        if len(parts) == 5 and parts[3].startswith(f"{paths.PARTITION_COLUMN}="):
+            zone, client, dataset, part_dir = parts[:4]
+            found = self.store.versions(zone, client, dataset, part_dir.split("=", 1)[1])
+            for version in reversed(found):  # a published feature file is the newest version's copy
+                if path in (version.path, version.published_path):
+                    return version
+        raise LakeLookupError(f"{path} is not a recorded version of the lake at {self.uri}")
+
+    def lineage(self, path: str) -> list[DatasetVersion | str]:
+        """Where a version came from: its record, then (depth first) the records of its inputs, down to
+        the landing files (given as plain paths, they are not lake versions)."""
+        out: list[DatasetVersion | str] = []
+        seen: set[str] = set()
+
+        def walk(current: str) -> None:
+            if current in seen:
+                return
+            seen.add(current)
+            try:
+                version = self.version_of(current)
+            except LakeLookupError:
+                out.append(current)
+                return
+            out.append(version)
+            for parent in version.input_paths:
+                walk(parent)
+
+        walk(path)
+        return out
+
     def _check_partition(self, name: str, partition: str) -> str:
         known = self.partitions(name)
         if partition not in known:
@@ -83,41 +122,61 @@ class Lake:
         name: str,
         partition: str | None = None,
         version: str | None = None,
-        engine: Engine = "pandas",
+        as_: Frame = "pandas",
         spark: Any = None,
+        engine: Frame | None = None,
     ) -> Any:
         """Load current data (all partitions, with ``as_of_date``), one partition, or one exact version.
 
-        ``name`` may also be the path of a version file. ``version`` is a content hash (or unique prefix).
+        ``name`` is ``<client>/<dataset>`` or the path of a version file. ``version`` is a content hash
+        (or a unique prefix of one). ``as_`` picks the frame type: ``pandas`` (default), ``polars``,
+        ``arrow`` or ``spark`` (``spark`` = a SparkSession; default: Spark Connect at
+        ``$RETINA_SPARK_REMOTE`` or local mode). Every result carries an ``as_of_date`` string column,
+        except a version loaded by path, which is returned exactly as stored. ``engine=`` is an older
+        spelling of ``as_=``.
         """
-        if name.endswith(".parquet") or "://" in name or name.startswith("/"):
-            table = self.store.read_table(name)
-            return _convert(table, engine, spark)
+        as_ = engine or as_
+        if as_ not in FRAMES:
+            raise ValueError(f"unknown frame type as_={as_!r}; expected one of {list(FRAMES)}")
+        if _is_path(name):
+            if as_ == "spark":
+                return _spark(spark).read.parquet(name)
+            return _convert(self.store.read_table(name), as_)
         if version is not None:
-            matches = [v for v in self.versions(name, partition) if v.content_hash.startswith(version)]
-            hashes = {v.content_hash for v in matches}
-            if not hashes:
-                raise LakeLookupError(f"no version of {name!r} has content hash {version!r}")
-            if len(hashes) > 1:
-                raise LakeLookupError(
-                    f"content hash prefix {version!r} of {name!r} is ambiguous: {sorted(hashes)}"
-                )
-            chosen = matches[-1]
-            return _convert(
-                _with_partition(self.store.read_table(chosen.path), chosen.partition), engine, spark
+            chosen = self._version(name, partition, version)
+            selected = [(chosen.path, chosen.partition)]
+        else:
+            zone, client, dataset = self._resolve(name)
+            keys = (
+                [self._check_partition(name, partition)]
+                if partition
+                else self.store.partitions(zone, client, dataset)
             )
-        zone, client, dataset = self._resolve(name)
-        keys = (
-            [self._check_partition(name, partition)]
-            if partition
-            else self.store.partitions(zone, client, dataset)
-        )
-        tables = []
-        for key in keys:
-            current = self.store.current(zone, client, dataset, key)
-            assert current is not None
-            tables.append(_with_partition(self.store.read_table(current.path), key))
-        return _convert(pa.concat_tables(tables, promote_options="default"), engine, spark)
+            selected = []
+            for key in keys:
+                current = self.store.current(zone, client, dataset, key)
+                if current is None:  # pragma: no cover - partitions() lists only recorded partitions
+                    raise LakeLookupError(f"partition {key!r} of {name!r} has no version record")
+                selected.append((current.path, key))
+        if as_ == "spark":
+            return _spark_frame(_spark(spark), selected)
+        tables = [_with_partition(self.store.read_table(path), key) for path, key in selected]
+        return _convert(pa.concat_tables(tables, promote_options="default"), as_)
+
+    def _version(self, name: str, partition: str | None, version: str) -> DatasetVersion:
+        matches = [v for v in self.versions(name, partition) if v.content_hash.startswith(version)]
+        hashes = {v.content_hash for v in matches}
+        if not hashes:
+            raise LakeLookupError(f"no version of {name!r} has content hash {version!r}")
+        if len(hashes) > 1:
+            raise LakeLookupError(
+                f"content hash prefix {version!r} of {name!r} is ambiguous: {sorted(hashes)}"
+            )
+        return matches[-1]
+
+
+def _is_path(name: str) -> bool:
+    return name.endswith(".parquet") or "://" in name or name.startswith("/")
 
 
 def _with_partition(table: pa.Table, partition: str) -> pa.Table:
@@ -126,22 +185,37 @@ def _with_partition(table: pa.Table, partition: str) -> pa.Table:
     return table.append_column(paths.PARTITION_COLUMN, pa.array([partition] * table.num_rows, pa.string()))
 
 
-def _convert(table: pa.Table, engine: Engine, spark: Any) -> Any:
-    if engine == "arrow":
+def _convert(table: pa.Table, as_: Frame) -> Any:
+    if as_ == "arrow":
         return table
-    if engine == "pandas":
+    if as_ == "pandas":
         return table.to_pandas()
-    if engine == "polars":
-        import polars as pl
+    import polars as pl
 
-        return pl.from_arrow(table)
-    if engine == "spark":
-        if spark is None:
-            from pyspark.sql import SparkSession
+    return pl.from_arrow(table)
 
-            spark = SparkSession.builder.getOrCreate()
-        return spark.createDataFrame(table.to_pandas())
-    raise ValueError(f"unknown engine {engine!r}; expected pandas, polars, arrow or spark")
+
+def _spark(spark: Any) -> Any:
+    if spark is not None:
+        return spark
+    from retina_assets.engines.spark import spark_session
+
+    return spark_session()
+
+
+def _spark_frame(spark: Any, selected: list[tuple[str, str]]) -> Any:
+    """One Spark DataFrame over the chosen version files, read by Spark itself (in parallel, one file
+    per task), with ``as_of_date`` taken from each row's file path."""
+    from retina_assets.engines.spark import functions_for
+
+    frame = spark.read.option("mergeSchema", "true").parquet(*[path for path, _ in selected])
+    F = functions_for(frame)  # noqa: N806
+    if paths.PARTITION_COLUMN in frame.columns:
+        return frame
+    pattern = f"{paths.PARTITION_COLUMN}=([^/]+)/"
+    return frame.withColumn(
+        paths.PARTITION_COLUMN, F.regexp_extract(F.col("_metadata.file_path"), pattern, 1)
+    )
 
 
 _current: Lake | None = None
@@ -165,11 +239,12 @@ def load(
     name: str,
     partition: str | None = None,
     version: str | None = None,
-    engine: Engine = "pandas",
+    as_: Frame = "pandas",
     spark: Any = None,
+    engine: Frame | None = None,
 ) -> Any:
     """See :meth:`Lake.load`."""
-    return _lake().load(name, partition=partition, version=version, engine=engine, spark=spark)
+    return _lake().load(name, partition=partition, version=version, as_=as_, spark=spark, engine=engine)
 
 
 def versions(name: str, partition: str | None = None) -> list[DatasetVersion]:
@@ -180,3 +255,8 @@ def versions(name: str, partition: str | None = None) -> list[DatasetVersion]:
 def partitions(name: str) -> list[str]:
     """See :meth:`Lake.partitions`."""
     return _lake().partitions(name)
+
+
+def lineage(path: str) -> list[DatasetVersion | str]:
+    """See :meth:`Lake.lineage`."""
+    return _lake().lineage(path)

@@ -1,5 +1,5 @@
-"""Issue 6: order_summary on a Spark Connect server (started from the pyspark package on 127.0.0.1)
-agrees with the in-process result, selected by RETINA_SPARK_REMOTE."""
+"""Issue 6: the real order_summary asset on a Spark Connect server (started from the pyspark package on
+127.0.0.1, selected by RETINA_SPARK_REMOTE) agrees row for row and type for type with the in-process engine."""
 
 from __future__ import annotations
 
@@ -7,35 +7,61 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from retina_assets.engines.spark import spark_session
-from retina_assets.features.order_summary import SCHEMA, summarize_orders
-from retina_assets.features.order_summary_spark import summarize_orders_on_spark
-from retina_assets.storage.dataset_ref import DatasetRef
+from retina_assets.clients.spec import load_client_spec
+from retina_assets.definitions import build_definitions
+from retina_assets.engines.choice import engine_run_config
+from retina_assets.storage.filesystem import sha256_file
 from retina_assets_tests.conftest import LakeEnv
 from retina_assets_tests.servers_spark import spark_connect_url  # noqa: F401  (fixture)
-from retina_assets_tests.test_spark_engine import assert_same_rows
+from retina_assets_tests.test_spark_engine import assert_same_rows, materializations
 from retina_assets_tests.test_walking_skeleton import run_partition
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.xfail(
-        reason="open: summarize_orders_spark fails on Spark Connect ('Column' object is not callable)"
-    ),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+DAY = "2010-12-01"
 
 
-def test_spark_connect_matches_in_process(
+def test_order_summary_asset_on_spark_connect_matches_in_process(
     lake_env: LakeEnv,
     demo_drops,
     instance: dg.DagsterInstance,
     spark_connect_url: str,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    meta = run_partition(lake_env, instance, "2010-12-01")
-    ref = DatasetRef(meta["demo/validated_orders"]["path"])
+    first = run_partition(lake_env, instance, DAY)
+    in_process, in_process_validated = first["demo/order_summary"], first["demo/validated_orders"]
+    assert in_process["retina/engine"] == "pandas"
+
     monkeypatch.setenv("RETINA_SPARK_REMOTE", spark_connect_url)
-    spark = spark_session()
-    assert spark.__class__.__module__.startswith("pyspark.sql.connect")
-    expected = summarize_orders(ref.to_polars()).to_arrow().cast(SCHEMA)
-    assert_same_rows(summarize_orders_on_spark(spark, ref.uri), expected)
-    assert_same_rows(pq.read_table(meta["demo/order_summary"]["path"]), expected)
+    job = build_definitions(lake_env.settings).resolve_job_def("demo_ingest")
+    demo = load_client_spec(lake_env.clients_dir / "demo.yaml")
+    config = engine_run_config(demo, "spark")  # validation and order_summary on the Connect server
+    result = job.execute_in_process(partition_key=DAY, instance=instance, run_config=config)
+    assert result.success
+    metas = materializations(result)
+    on_connect = metas["demo/order_summary"]
+    validated = metas["demo/validated_orders"]
+    assert validated["retina/engine"] == "spark"
+    # validation on Connect produced the very same bytes: deduplicated onto the in-process version
+    assert validated["deduplicated"] is True
+    assert validated["path"] == in_process_validated["path"]
+
+    assert on_connect["retina/engine"] == "spark"
+    assert on_connect["retina/engine_detail"] == f"spark connect {spark_connect_url}"
+    assert set(on_connect) == set(in_process)  # same metadata keys on both engines
+    assert on_connect["row_count"] == in_process["row_count"]
+    assert on_connect["order_lines_without_customer"] == in_process["order_lines_without_customer"]
+    assert on_connect["input_paths"] == in_process["input_paths"]  # the same exact validated version
+    assert_same_rows(pq.read_table(on_connect["path"]), pq.read_table(in_process["path"]))
+    # immutability: the in-process version is untouched; the Spark version is its own content address
+    assert sha256_file(in_process["path"]) == in_process["content_hash"]
+    assert sha256_file(on_connect["path"]) == on_connect["content_hash"]
+    assert on_connect["published_path"] == in_process["published_path"]
+
+    # a data scientist on the same Connect server: lake.load(as_="spark") with RETINA_SPARK_REMOTE set
+    from retina_assets import lake
+
+    lake.connect(str(lake_env.lake))
+    frame = lake.load("demo/validated_orders", as_="spark")
+    assert type(frame).__module__.startswith("pyspark.sql.connect")
+    assert frame.count() == validated["row_count"]
+    assert {r["as_of_date"] for r in frame.select("as_of_date").distinct().collect()} == {DAY}

@@ -30,6 +30,8 @@ import polars as pl
 import pyarrow as pa
 
 from retina_assets.clients.spec import ClientSpec
+from retina_assets.engines.choice import EngineConfig
+from retina_assets.engines.spark import SparkResource
 from retina_assets.quality.gate import require_passed_checks
 from retina_assets.storage.dataset_ref import DatasetRef
 
@@ -96,12 +98,6 @@ def summarize_orders(orders: pl.DataFrame) -> pl.DataFrame:
     return out.select(SCHEMA.names)
 
 
-class EngineConfig(dg.Config):
-    """Run config: ``engine`` overrides the client's spec engine for this run ("" = use the spec)."""
-
-    engine: str = ""
-
-
 def build_order_summary_asset(
     client: ClientSpec,
     orders_dataset: str,
@@ -116,7 +112,7 @@ def build_order_summary_asset(
         partitions_def=partitions_def,
         ins={"orders": dg.AssetIn(key=[client.client, f"validated_{orders_dataset}"])},
         io_manager_key="lake_io_manager",
-        kinds={"parquet", "polars"},
+        kinds={"parquet", "polars", "spark"} if client.engine == "spark" else {"parquet", "polars"},
         automation_condition=automation,
         description=(
             "Per customer per day: orders, items, revenue, returns. Accumulated as a hive dataset: read "
@@ -125,25 +121,32 @@ def build_order_summary_asset(
         metadata={"retina/zone": "features", "retina/dataset": "order_summary"},
     )
     def _order_summary(
-        context: dg.AssetExecutionContext, config: EngineConfig, orders: DatasetRef
+        context: dg.AssetExecutionContext, config: EngineConfig, orders: DatasetRef, spark: SparkResource
     ) -> dg.Output[pa.Table]:
         # never build on a validated version whose blocking quality checks failed (issue 4)
         require_passed_checks(context, dg.AssetKey([client.client, f"validated_{orders_dataset}"]))
-        frame = orders.to_polars()
-        unattributed = frame.filter(pl.col("customer_id").is_null()).height if frame.height else 0
-        # --- engine switch (issue 6): same output schema, path and metadata on both engines ---
-        engine = config.engine or client.engine
+        # engine switch (issue 6): same schema, path, metadata keys and version rules on both engines
+        engine = config.resolve(client)
         if engine == "spark":
-            from retina_assets.engines.spark import spark_session
             from retina_assets.features.order_summary_spark import summarize_orders_on_spark
 
-            summary = summarize_orders_on_spark(spark_session(), orders.uri)
+            summary, unattributed = summarize_orders_on_spark(spark.session(), orders.uri)
+            ran_on = spark.describe()
         else:
+            frame = orders.to_polars()
+            unattributed = frame.filter(pl.col("customer_id").is_null()).height if frame.height else 0
             summary = summarize_orders(frame).to_arrow().cast(SCHEMA)
-        context.log.info(f"order_summary [{context.partition_key}]: {summary.num_rows:,} customers")
+            ran_on = "in-process (polars)"
+        context.log.info(
+            f"order_summary [{context.partition_key}] on {ran_on}: {summary.num_rows:,} customers"
+        )
         return dg.Output(
             summary,
-            metadata={"order_lines_without_customer": dg.MetadataValue.int(unattributed)},
+            metadata={
+                "order_lines_without_customer": dg.MetadataValue.int(unattributed),
+                "retina/engine": engine,
+                "retina/engine_detail": ran_on,
+            },
         )
 
     return _order_summary

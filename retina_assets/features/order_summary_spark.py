@@ -6,13 +6,16 @@ from typing import Any
 
 import pyarrow as pa
 
-from retina_assets.engines.spark import to_arrow
+from retina_assets.engines.spark import functions_for, to_arrow
 from retina_assets.features.order_summary import SCHEMA
 
 
 def summarize_orders_spark(orders: Any) -> Any:
-    """Spark DataFrame of the per-customer daily summary of one day's validated orders (a Spark DataFrame)."""
-    from pyspark.sql import functions as F
+    """Spark DataFrame of the per-customer daily summary of one day's validated orders (a Spark DataFrame).
+
+    Works on classic and Spark Connect DataFrames alike (functions come from :func:`functions_for`).
+    """
+    F = functions_for(orders)  # noqa: N806
 
     cols = set(orders.columns)
     if "is_cancellation" not in cols:
@@ -53,7 +56,14 @@ def summarize_orders_spark(orders: Any) -> Any:
     return out.select(*SCHEMA.names)
 
 
-def summarize_orders_on_spark(spark: Any, orders_uri: str) -> pa.Table:
-    """Read one validated-orders version with Spark, summarize it there, return the rows as Arrow (SCHEMA)."""
-    table = to_arrow(summarize_orders_spark(spark.read.parquet(orders_uri)), SCHEMA)
-    return table.sort_by("customer_id")
+def summarize_orders_on_spark(spark: Any, orders_uri: str) -> tuple[pa.Table, int]:
+    """Read one validated-orders version with Spark and summarize it there.
+
+    Returns the summary as Arrow (exactly :data:`SCHEMA`, sorted by ``customer_id``) and the number of
+    order lines without a customer id (not attributable, reported as metadata).
+    """
+    orders = spark.read.parquet(orders_uri)
+    F = functions_for(orders)  # noqa: N806
+    unattributed = orders.filter(F.col("customer_id").isNull()).count()
+    table = to_arrow(summarize_orders_spark(orders), SCHEMA)
+    return table.sort_by("customer_id"), int(unattributed)

@@ -14,6 +14,8 @@ import dagster as dg
 import pyarrow.compute as pc
 
 from retina_assets.clients.spec import ClientSpec, DatasetSpec
+from retina_assets.engines.choice import EngineConfig
+from retina_assets.engines.spark import SparkResource
 from retina_assets.quality.checks import (
     CheckContext,
     Reference,
@@ -71,13 +73,20 @@ def check_context(
     )
 
 
-def run_validation(client: ClientSpec, spec: DatasetSpec, raw: DatasetRef) -> ValidationOutcome:
-    """Validate a raw version on the client's engine (Spark for ``engine: spark``, else in-process)."""
-    if client.engine == "spark":
-        from retina_assets.engines.spark import spark_session
-        from retina_assets.quality.spark_validation import validate_spark
+def run_validation(
+    spec: DatasetSpec, raw: DatasetRef, engine: str = "pandas", spark: SparkResource | None = None
+) -> ValidationOutcome:
+    """Validate a raw version in-process or, for ``engine="spark"``, on Spark (local or Spark Connect).
 
-        return validate_spark(spark_session(), raw.to_spark(spark_session()), spec).to_outcome()
+    The Spark path (:mod:`retina_assets.engines.spark_validation`) runs the same ``validate_dataset`` in
+    Spark tasks, so rows, types, codes and reasons are identical to in-process.
+    """
+    if engine == "spark":
+        from retina_assets.engines.spark import spark_resource
+        from retina_assets.engines.spark_validation import validate_on_spark
+
+        session = (spark or spark_resource()).session()
+        return validate_on_spark(session, raw.uri, raw.to_arrow_schema(), spec)
     return validate_dataset(raw.to_pandas(), spec)
 
 
@@ -125,10 +134,17 @@ def build_validated_asset(
         can_subset=False,
     )
     def _validate(
-        context: dg.AssetExecutionContext, raw: DatasetRef, lake: LakeResource
+        context: dg.AssetExecutionContext,
+        config: EngineConfig,
+        raw: DatasetRef,
+        lake: LakeResource,
+        spark: SparkResource,
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
         partition = context.partition_key
-        outcome = run_validation(client, spec, raw)
+        engine = config.resolve(client)  # issue 6: the spec's engine, or this run's
+        if engine == "spark":
+            context.log.info(f"validating {dataset} [{partition}] on {spark.describe()}")
+        outcome = run_validation(spec, raw, engine, spark)
         context.log.info(
             f"{dataset} [{partition}]: {outcome.raw_rows:,} raw -> {len(outcome.valid):,} valid, "
             f"{len(outcome.rejected):,} quarantined {outcome.rule_counts}"
@@ -144,6 +160,7 @@ def build_validated_asset(
                 "raw_rows": dg.MetadataValue.int(outcome.raw_rows),
                 "rejected_rows": dg.MetadataValue.int(len(outcome.rejected)),
                 FAILED_BLOCKING: dg.MetadataValue.json(failed),
+                "retina/engine": engine,
             },
         )
         yield dg.Output(

@@ -33,6 +33,12 @@ class DatasetRef:
         with fs.open_read(self.uri) as fh:
             return pq.read_table(fh, columns=columns)
 
+    def to_arrow_schema(self) -> pa.Schema:
+        """The Arrow schema of the version (reads only the Parquet footer)."""
+        fs = filesystem_for(self.uri)
+        with fs.open_read(self.uri) as fh:
+            return pq.read_schema(fh)
+
     def to_pandas(self, columns: list[str] | None = None) -> pd.DataFrame:
         return self.to_arrow(columns).to_pandas()
 
