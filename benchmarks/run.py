@@ -316,7 +316,7 @@ def render_validation(report: Report) -> str:
     label = {"inprocess": "in-process", "spark": "local Spark"}
     rows = []
     for engine, v in report.validation.items():
-        what = "pandas + pandera" if engine == "inprocess" else "Spark columns + pandera schema"
+        what = "pandas + pandera" if engine == "inprocess" else "validate_dataset in Spark tasks"
         rows.append([f"validation ({what}), {label[engine]}", f"{v.rows:,}", _s(v.phase("load")),
                      _s(v.phase("compute")), _s(v.phase("write")), f"{v.seconds:.1f}", f"{v.rows_per_second:,.0f}",
                      _mb(v.peak_rss)])  # fmt: skip

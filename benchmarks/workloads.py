@@ -12,7 +12,7 @@ Workloads:
 * ``duckdb_raw``: DuckDB ``COPY (SELECT * FROM read_csv(...)) TO ... (FORMAT parquet)``, typed the same way.
 * ``polars_raw``: polars ``scan_csv(...).sink_parquet(...)``, typed the same way.
 * ``validate``: what ``demo/validated_orders`` runs from a raw version, in-process (:func:`validate_dataset`,
-  pandas + pandera) or on local Spark (:func:`validate_spark`); validated and rejected rows written.
+  pandas + pandera) or on local Spark (``run_validation(engine="spark")``); validated and rejected rows written.
 * ``features``: what ``demo/order_summary`` runs from that validated version, in-process (polars) or on
   local Spark (:func:`summarize_orders_on_spark`).
 """
@@ -137,10 +137,11 @@ def polars_raw(csv: str, out: str) -> dict[str, Any]:
 def validate(raw_path: str, partition: str, lake: str, engine: str = "inprocess") -> dict[str, Any]:
     """What ``demo/validated_orders`` runs: load the raw version, validate, write validated + rejected.
 
-    ``engine`` ``inprocess``: :func:`validate_dataset` (pandas + pandera); ``spark``: :func:`validate_spark`
-    on local Spark, results collected as the asset does (``SparkValidation.to_outcome``). The Spark
+    ``engine`` ``inprocess``: :func:`validate_dataset` (pandas + pandera); ``spark``: ``run_validation(...,
+    engine="spark")`` on local Spark, exactly what the asset runs for a Spark client. The Spark
     session start is timed separately (``phases.session``), not included in ``seconds``.
     """
+    from retina_assets.quality.validated_assets import run_validation
     from retina_assets.quality.validation import validate_dataset
     from retina_assets.storage.dataset_ref import DatasetRef
     from retina_assets.storage.versioned_store import VersionedStore, table_from_any
@@ -148,18 +149,18 @@ def validate(raw_path: str, partition: str, lake: str, engine: str = "inprocess"
     spec = demo_spec()
     store = VersionedStore(lake)
     phases: dict[str, float] = {}
-    spark = None
+    spark = session = None
     if engine == "spark":
-        from retina_assets.engines.spark import spark_session
-        from retina_assets.quality.spark_validation import validate_spark
+        from retina_assets.engines.spark import spark_resource
 
         t = time.perf_counter()
-        spark = spark_session()
-        spark.range(1).count()
+        spark = spark_resource()
+        session = spark.session()
+        session.range(1).count()
         phases["session"] = time.perf_counter() - t
     started = t = time.perf_counter()
     if spark is not None:
-        outcome = validate_spark(spark, DatasetRef(raw_path).to_spark(spark), spec).to_outcome()
+        outcome = run_validation(spec, DatasetRef(raw_path), engine="spark", spark=spark)
         phases["compute"] = time.perf_counter() - t
     else:
         frame = DatasetRef(raw_path).to_pandas()
@@ -174,8 +175,8 @@ def validate(raw_path: str, partition: str, lake: str, engine: str = "inprocess"
     rejected = store.write("rejected", CLIENT, DATASET, partition, table_from_any(outcome.rejected))
     phases["write"] = time.perf_counter() - t
     seconds = time.perf_counter() - started
-    if spark is not None:
-        spark.stop()
+    if session is not None:
+        session.stop()
     return {
         "seconds": seconds,
         "rows": outcome.raw_rows,
@@ -200,17 +201,17 @@ def features(validated_path: str, partition: str, lake: str, engine: str) -> dic
     phases: dict[str, float] = {}
     spark = None
     if engine == "spark":
-        from retina_assets.engines.spark import spark_session
+        from retina_assets.engines.spark import spark_resource
 
         t = time.perf_counter()
-        spark = spark_session()
+        spark = spark_resource().session()
         spark.range(1).count()
         phases["session"] = time.perf_counter() - t
     started = t = time.perf_counter()
     if spark is not None:
         from retina_assets.features.order_summary_spark import summarize_orders_on_spark
 
-        summary = summarize_orders_on_spark(spark, validated_path)
+        summary, _unattributed = summarize_orders_on_spark(spark, validated_path)
         phases["compute"] = time.perf_counter() - t
     else:
         orders = DatasetRef(validated_path).to_polars()
