@@ -354,3 +354,24 @@ def test_every_kind_of_demo_dirt_is_handled_deliberately(env: LakeEnv, instance:
     assert check_results(result)["schema"].passed
     assert pq.read_schema(meta["demo/validated_orders"]["path"]).field("quantity").type == pa.int64()
     assert pq.read_schema(meta["demo/rejected_orders"]["path"]).field("quantity").type == pa.int64()
+
+
+def test_an_empty_quarantine_keeps_string_reason_columns() -> None:
+    """A partition with no bad rows still writes ``_reject_rules``/``_reject_reasons`` as strings, so the
+    rejected zone reads as one schema across partitions (an empty list once made them float columns)."""
+    from benchmarks.quality_dirt_counts import raw_frame
+    from retina_assets.clients.spec import load_client_spec
+    from retina_assets.quality.validation import validate_dataset
+    from retina_assets.settings import REPO_ROOT
+
+    spec = load_client_spec(REPO_ROOT / "clients" / "demo.yaml").datasets["orders"]
+    raw = raw_frame(SAMPLE)
+    day = raw[raw["_source_file"] == "orders_20101203.csv"].reset_index(drop=True)
+    first = validate_dataset(day, spec)
+    assert len(first.rejected) > 0
+    clean = day[~day["_source_row"].isin(first.rejected["_source_row"])].reset_index(drop=True)
+    outcome = validate_dataset(clean, spec)
+    assert len(outcome.rejected) == 0
+    schema = pa.Table.from_pandas(outcome.rejected, preserve_index=False).schema
+    assert schema.field("_reject_rules").type == pa.string()
+    assert schema.field("_reject_reasons").type == pa.string()

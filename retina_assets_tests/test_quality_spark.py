@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -93,3 +94,35 @@ def test_spark_client_validates_on_spark_in_the_asset(
     a = pq.read_table(local["demo/rejected_orders"]["path"]).to_pandas()
     b = pq.read_table(spark["demo/rejected_orders"]["path"]).to_pandas()
     assert _codes(a) == _codes(b)
+
+
+def test_asset_spark_validation_finds_key_repeats_whose_other_columns_differ(
+    tmp_path: Path,
+    spark_local,  # noqa: F811
+) -> None:
+    """A re-sent order line whose description changed repeats the contract key but not the whole row: the
+    Spark engine the assets use must still see both copies in one task (it once bucketed by every column
+    and let such repeats through, unlike the in-process engine)."""
+    from retina_assets.engines.spark_validation import validate_on_spark
+
+    spec = load_client_spec(REPO_ROOT / "clients" / "demo.yaml").datasets["orders"]
+    assert spec.quality.rules["reject_duplicates"] == "key"
+    raw = raw_frame(SAMPLE)
+    day = raw[raw["_source_file"] == "orders_20101203.csv"].head(200).reset_index(drop=True)
+    resent = day.head(40).copy()
+    resent["Description"] = resent["Description"].fillna("") + " (re-sent)"
+    resent["_source_row"] = resent["_source_row"] + len(day)
+    day = pd.concat([day, resent], ignore_index=True)
+    table = pa.Table.from_pandas(day, preserve_index=False)
+    errors = table.schema.get_field_index("_raw_errors")  # all-null here: give it the raw stage's type
+    table = table.set_column(errors, "_raw_errors", pa.nulls(len(day), pa.string()))
+    path = tmp_path / "raw.parquet"
+    pq.write_table(table, path)
+
+    local = validate_dataset(day, spec)
+    spark_local.conf.set("spark.sql.shuffle.partitions", "8")
+    on_spark = validate_on_spark(spark_local, str(path), table.schema, spec)
+    assert local.rule_counts.get("duplicate_key", 0) >= 40
+    assert on_spark.rule_counts == local.rule_counts
+    assert list(on_spark.rejected["_source_row"]) == list(local.rejected["_source_row"])
+    assert list(on_spark.valid["_source_row"]) == list(local.valid["_source_row"])

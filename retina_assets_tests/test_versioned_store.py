@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from retina_assets.storage.filesystem import sha256_file
-from retina_assets.storage.versioned_store import VersionedStore
+from retina_assets.storage.versioned_store import VersionedStore, table_from_any
 
 
 def _files(root: Path) -> set[Path]:
@@ -97,3 +97,15 @@ def test_version_records_carry_lineage(tmp_path: Path) -> None:
     assert record.input_paths == ["/landing/x.csv"] and record.run_id == "r1" and record.path == v.path
     assert record.columns == {"a": "int64"}
     assert store.partitions("raw", "demo", "orders") == ["2011-01-05"]
+
+
+def test_untyped_empty_pandas_columns_are_stored_as_strings(tmp_path: Path) -> None:
+    """An empty (or all-None) object column has no Arrow type; it is stored as string, not Parquet null."""
+    import pandas as pd
+
+    store = VersionedStore(str(tmp_path / "lake"))
+    frame = pd.DataFrame({"id": pd.Series([], dtype=object), "n": pd.Series([], dtype="int64")})
+    version = store.write("rejected", "demo", "orders", "2011-01-05", table_from_any(frame))
+    schema = pq.read_schema(version.path)
+    assert schema.field("id").type == pa.string()
+    assert schema.field("n").type == pa.int64()

@@ -30,18 +30,20 @@ from retina_assets.quality.validation import ValidationOutcome, validate_dataset
 
 BUCKET = "_retina_bucket"
 RESULT_SCHEMA = "bucket long, kind string, payload binary"
-_KEYED = {"customers", "products"}  # datasets whose contract key must be unique
 
 
 def bucket_columns(raw_columns: list[str], spec: DatasetSpec) -> list[str]:
-    """Client columns whose equality cross-row rules test: the contract key for keyed datasets,
-    otherwise every mapped column (exact duplicates)."""
+    """Client columns whose equality every cross-row rule implies: the contract key.
+
+    Rows that repeat a key (``duplicate_key``, ``<key>.unique``) share the key columns, and exact repeats
+    (``duplicate_row``) share every column, the key included; so bucketing by the key puts every pair a
+    cross-row rule compares into the same bucket. Falls back to every mapped column when no key column
+    is mapped.
+    """
     mapped = [c for c in spec.columns if c in raw_columns]
-    if spec.canonical in _KEYED:
-        keys = set(KEYS[spec.canonical])
-        keyed = [c for c in mapped if spec.canonical_name(c) in keys]
-        return keyed or mapped
-    return mapped
+    keys = set(KEYS[spec.canonical])
+    keyed = [c for c in mapped if spec.canonical_name(c) in keys]
+    return keyed or mapped
 
 
 def _ipc(table: pa.Table) -> bytes:

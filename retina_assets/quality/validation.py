@@ -164,8 +164,13 @@ def validate_dataset(raw: pd.DataFrame, spec: DatasetSpec) -> ValidationOutcome:
 
     bad = pd.Series([bool(c) for c in codes], dtype=bool).to_numpy()
     rejected = frame[bad].copy()
-    rejected[REJECT_RULES] = [",".join(c) for c in codes if c]
-    rejected[REJECT_REASONS] = ["; ".join(r) for r in reasons if r]
+    # string dtype even when no row is rejected (an empty list would make a float column)
+    rejected[REJECT_RULES] = pd.Series(
+        [",".join(c) for c in codes if c], index=rejected.index, dtype="string"
+    )
+    rejected[REJECT_REASONS] = pd.Series(
+        ["; ".join(r) for r in reasons if r], index=rejected.index, dtype="string"
+    )
     valid = frame[~bad].drop(columns=[RAW_ERRORS], errors="ignore")
     return ValidationOutcome(
         valid=restore_types(valid.reset_index(drop=True), canonical),

@@ -86,6 +86,11 @@ def table_from_any(data: Any) -> pa.Table:
         if not isinstance(data, pd.DataFrame):
             raise TypeError(f"cannot store {type(data).__name__}: expected a pyarrow Table or a DataFrame")
         table = pa.Table.from_pandas(data, preserve_index=False)
+        # An object column with no values (an empty partition, or all None) has no type Arrow can infer:
+        # store it as string rather than Parquet's useless null type, so partitions share one schema.
+        for i, field in enumerate(table.schema):
+            if pa.types.is_null(field.type):
+                table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
     return table.replace_schema_metadata(_clean_schema(table.schema).metadata)
 
 
