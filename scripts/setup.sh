@@ -19,5 +19,6 @@ if [ ! -x .tools/uv/bin/uv ] || [ "$(.tools/uv/bin/uv --version | awk '{print $2
 fi
 export UV_PYTHON="$PY"
 echo "==> syncing .venv from uv.lock"
-.tools/uv/bin/uv sync --frozen ${UV_SYNC_ARGS:-}
+# --compile-bytecode: every Dagster run/step process starts faster (PYTHONDONTWRITEBYTECODE may be set)
+.tools/uv/bin/uv sync --frozen --compile-bytecode ${UV_SYNC_ARGS:-}
 echo "==> environment ready: $(.venv/bin/python --version), dagster $(.venv/bin/python -c 'import dagster; print(dagster.__version__)')"
