@@ -88,3 +88,20 @@ def test_jsonl_field_appearing_after_the_first_block_fails_clearly(
     )
     with pytest.raises(DropReadError, match="late.jsonl: a record after the first 1 MiB has a field"):
         rows(drop, dataset)
+
+
+def test_regroup_keeps_order_and_bounds_batches() -> None:
+    """CSV sub-blocks are concatenated into batches of about the target size, never over max_rows."""
+    import pyarrow as pa
+
+    from retina_assets.ingestion.readers import regroup
+
+    parts = [pa.record_batch({"x": list(range(i * 10, i * 10 + 10))}) for i in range(25)]
+    target = parts[0].nbytes * 3  # about three parts per batch
+    out = list(regroup(iter(parts), target, max_rows=1_000))
+    assert [b.num_rows for b in out] == [30] * 8 + [10]
+    assert pa.Table.from_batches(out).column("x").to_pylist() == list(range(250))
+    capped = list(regroup(iter(parts), 10**9, max_rows=25))
+    assert max(b.num_rows for b in capped) <= 25
+    assert sum(b.num_rows for b in capped) == 250
+    assert list(regroup(iter([]), target, max_rows=10)) == []

@@ -25,6 +25,11 @@ from retina_assets.clients.spec import DatasetSpec, ReaderOptions
 
 BLOCK_BYTES = 16 << 20
 BATCH_ROWS = 256_000
+# CSV is parsed in blocks of BLOCK_BYTES / CSV_SUB_BLOCKS (smaller blocks parse faster, being cache-friendly,
+# and bound the reader's ~32-block read-ahead to ~128 MB) and regrouped into batches of about BLOCK_BYTES
+# (at most BATCH_ROWS rows), so per-batch work downstream stays amortised. Measured on a 412 MB drop:
+# 16 MiB blocks 1.45 s / 2.4 CPU-s to parse, 4 MiB blocks 1.06 s / 1.5 CPU-s.
+CSV_SUB_BLOCKS = 4
 
 
 class DropReadError(ValueError):
@@ -152,7 +157,8 @@ def _iter_csv(path: str, options: ReaderOptions, default_delim: str, name: str) 
     read_options = pacsv.ReadOptions(
         skip_rows=options.header_row + 1,
         column_names=header,
-        block_size=BLOCK_BYTES,
+        block_size=max(BLOCK_BYTES // CSV_SUB_BLOCKS, 64 << 10),
+        use_threads=False,
         encoding="utf8" if encoding in ("utf-8", "utf-8-sig", "ascii") else options.encoding,
     )
     parse_options = pacsv.ParseOptions(
@@ -178,7 +184,26 @@ def _iter_csv(path: str, options: ReaderOptions, default_delim: str, name: str) 
         if "Could not skip initial" in str(exc):  # a header and no data rows: zero rows, not an error
             return
         raise
-    yield from reader
+    yield from regroup(reader, BLOCK_BYTES, BATCH_ROWS)
+
+
+def regroup(batches: Iterator[pa.RecordBatch], target_bytes: int, max_rows: int) -> Iterator[pa.RecordBatch]:
+    """Concatenate consecutive batches into batches of about ``target_bytes`` and at most ``max_rows`` rows
+    (a single larger input batch passes through unchanged). Order and content are preserved."""
+    buf: list[pa.RecordBatch] = []
+    rows = size = 0
+    for batch in batches:
+        if buf and rows + batch.num_rows > max_rows:
+            yield buf[0] if len(buf) == 1 else pa.concat_batches(buf)
+            buf, rows, size = [], 0, 0
+        buf.append(batch)
+        rows += batch.num_rows
+        size += batch.nbytes
+        if size >= target_bytes:
+            yield buf[0] if len(buf) == 1 else pa.concat_batches(buf)
+            buf, rows, size = [], 0, 0
+    if buf:
+        yield buf[0] if len(buf) == 1 else pa.concat_batches(buf)
 
 
 def _iter_jsonl(path: str, options: ReaderOptions, name: str) -> Iterator[pa.RecordBatch]:

@@ -253,18 +253,35 @@ def prefetch(source: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.Re
         raise failure[0]
 
 
+# Columns that are unique per row (the drop line number): dictionary encoding only costs time and space.
+_NO_DICTIONARY = frozenset({"_source_row"})
+
+
+def _dictionary_columns(schema: pa.Schema) -> list[str] | bool:
+    names = [n for n in schema.names if n not in _NO_DICTIONARY]
+    return True if len(names) == len(schema.names) else names
+
+
 def _write_parquet(
     path: str, data: pa.Table | Iterable[pa.RecordBatch], schema: pa.Schema | None
 ) -> tuple[int, pa.Schema]:
     if isinstance(data, pa.Table):
         table = data.replace_schema_metadata(_clean_schema(data.schema).metadata)
-        pq.write_table(table, path, compression=PARQUET_COMPRESSION, row_group_size=256_000)
+        pq.write_table(
+            table,
+            path,
+            compression=PARQUET_COMPRESSION,
+            row_group_size=256_000,
+            use_dictionary=_dictionary_columns(table.schema),
+        )
         return table.num_rows, table.schema
     if schema is None:
         raise ValueError("a schema is required when writing a stream of record batches")
     schema = _clean_schema(schema)
     rows = 0
-    with pq.ParquetWriter(path, schema, compression=PARQUET_COMPRESSION) as writer:
+    with pq.ParquetWriter(
+        path, schema, compression=PARQUET_COMPRESSION, use_dictionary=_dictionary_columns(schema)
+    ) as writer:
         for batch in prefetch(data):
             if batch.num_rows:
                 writer.write_batch(batch.cast(schema) if batch.schema != schema else batch)
