@@ -36,6 +36,15 @@ class LakeEnv:
         return LakeSettings(str(self.lake), str(self.landing), str(self.clients_dir))
 
 
+def materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
+    """Asset key (``client/asset``) -> metadata values of each materialization in a run result."""
+    out = {}
+    for event in result.get_asset_materialization_events():
+        mat = event.event_specific_data.materialization
+        out[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    return out
+
+
 @pytest.fixture
 def lake_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LakeEnv:
     """An empty lake and landing zone with the repository's client specs."""

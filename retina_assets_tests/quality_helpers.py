@@ -12,7 +12,7 @@ import yaml
 
 from retina_assets.definitions import build_definitions
 from retina_assets.settings import REPO_ROOT
-from retina_assets_tests.conftest import LakeEnv
+from retina_assets_tests.conftest import LakeEnv, materializations  # noqa: F401  (re-exported for the quality tests)
 
 
 def spec_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LakeEnv:
@@ -61,15 +61,6 @@ def materialize(
         resources=defs.resources,
         raise_on_error=False,
     )
-
-
-def materializations(result: Any) -> dict[str, dict[str, Any]]:
-    """Asset key -> metadata values of each materialization in a run result."""
-    out = {}
-    for event in result.get_asset_materialization_events():
-        mat = event.event_specific_data.materialization
-        out[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    return out
 
 
 def check_results(result: Any) -> dict[str, Any]:

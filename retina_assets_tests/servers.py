@@ -62,19 +62,26 @@ def start_process(
         )
 
 
-def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """SIGTERM the process group, wait up to ``timeout`` s, then SIGKILL it. Never hangs."""
-    if proc.poll() is not None:
-        return
+def _group_alive(pgid: int) -> bool:
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(pgid, 0)
+        return True
     except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        proc.wait(timeout=timeout)
+        return False
+    except PermissionError:
+        return True
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM every process of ``proc``'s group (e.g. a launcher shell and the server it started), SIGKILL
+    what is left after ``timeout`` seconds. Returns once the group is gone (at most ~2 x ``timeout``)."""
+    pgid = proc.pid
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not _group_alive(pgid):
+            break
+        os.killpg(pgid, sig)
+        deadline = time.monotonic() + timeout
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            proc.poll()  # reap the leader so it does not linger as a zombie
+            time.sleep(0.2)
+    proc.wait(timeout=timeout)

@@ -10,17 +10,14 @@ SIGKILL after ``CONNECT_STOP_TIMEOUT`` seconds, so nothing can hang or outlive t
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from retina_assets.engines.spark import LOCAL_SPARK_CONFIG, stop_connect_sessions
+from retina_assets_tests.servers import free_port, start_process, stop_process_group, wait_for_port
 
 CONNECT_START_TIMEOUT = 120.0
 CONNECT_STOP_TIMEOUT = 15.0
@@ -36,45 +33,6 @@ def spark_local() -> Iterator[object]:
     spark.stop()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _port_open(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-
-
-def stop_process_group(proc: subprocess.Popen, timeout: float = CONNECT_STOP_TIMEOUT) -> None:
-    """SIGTERM every process of ``proc``'s group (the shell and the JVM); SIGKILL what is left after
-    ``timeout`` seconds. Returns once the group is gone (at most ~2 x ``timeout``)."""
-    pgid = proc.pid
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if not _group_alive(pgid):
-            break
-        os.killpg(pgid, sig)
-        deadline = time.monotonic() + timeout
-        while _group_alive(pgid) and time.monotonic() < deadline:
-            proc.poll()  # reap the shell so it does not linger as a zombie
-            time.sleep(0.2)
-    proc.wait(timeout=timeout)
-
-
 @pytest.fixture(scope="session")
 def spark_connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``sc://127.0.0.1:<port>`` of a Spark Connect server started from the pyspark package."""
@@ -84,7 +42,7 @@ def spark_connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     work = tmp_path_factory.mktemp("spark-connect")
     for sub in ("conf", "logs", "pids", "local", "warehouse"):
         (work / sub).mkdir()
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SPARK_HOME": str(home),
@@ -110,24 +68,11 @@ def spark_connect_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     args += ["--driver-memory", "512m"]
     for key, value in conf.items():
         args += ["--conf", f"{key}={value}"]
-    log_path = work / "logs" / "connect-server.out"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            args,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    log_path = str(work / "logs" / "connect-server.out")
+    proc = start_process(args, log_path, env=env)
     try:
-        deadline = time.monotonic() + CONNECT_START_TIMEOUT
-        while not _port_open(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-3000:]
-                raise RuntimeError(f"Spark Connect server did not open 127.0.0.1:{port}; log tail:\n{tail}")
-            time.sleep(0.5)
+        wait_for_port(proc, port, timeout=CONNECT_START_TIMEOUT, log_path=log_path)
         yield f"sc://127.0.0.1:{port}"
     finally:
         stop_connect_sessions()  # while the server is up, or the client's exit hook retries for minutes
-        stop_process_group(proc)
+        stop_process_group(proc, timeout=CONNECT_STOP_TIMEOUT)

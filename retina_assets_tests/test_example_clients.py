@@ -14,7 +14,7 @@ from retina_assets.clients.graph import build_client_definitions
 from retina_assets.definitions import build_definitions
 from retina_assets.demo import write_example_drops
 from retina_assets.storage.filesystem import sha256_file
-from retina_assets_tests.conftest import LakeEnv
+from retina_assets_tests.conftest import LakeEnv, materializations
 
 # client, orders dataset, partition, canonical types the validated orders must have
 CASES = [
@@ -33,11 +33,7 @@ def materialize(env: LakeEnv, instance: dg.DagsterInstance, keys: list[str], par
         assets, partition_key=partition, instance=instance, resources=resources, selection=keys
     )
     assert result.success
-    out = {}
-    for event in result.get_asset_materialization_events():
-        mat = event.event_specific_data.materialization
-        out[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    return out
+    return materializations(result)
 
 
 @pytest.mark.parametrize(("client", "dataset", "partition"), CASES)

@@ -20,22 +20,13 @@ from retina_assets.features.order_summary import SCHEMA, summarize_orders
 from retina_assets.features.order_summary_spark import summarize_orders_on_spark
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.filesystem import sha256_file
-from retina_assets_tests.conftest import LakeEnv
+from retina_assets_tests.conftest import LakeEnv, materializations
 from retina_assets_tests.servers_spark import spark_local  # noqa: F401  (fixture)
 from retina_assets_tests.test_walking_skeleton import run_partition
 
 pytestmark = pytest.mark.slow
 DAYS = ["2010-12-01", "2010-12-02"]
 DATA_KEYS = ["demo/validated_orders", "demo/rejected_orders", "demo/order_summary"]
-
-
-def materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
-    """Materialization metadata of a run, by asset key."""
-    out = {}
-    for event in result.get_asset_materialization_events():
-        mat = event.event_specific_data.materialization
-        out[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    return out
 
 
 def run_day(

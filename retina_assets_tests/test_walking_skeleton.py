@@ -15,7 +15,7 @@ import pytest
 
 from retina_assets.definitions import build_definitions
 from retina_assets.storage.filesystem import sha256_file
-from retina_assets_tests.conftest import LakeEnv
+from retina_assets_tests.conftest import LakeEnv, materializations
 
 KEYS = ["demo/raw_orders", "demo/validated_orders", "demo/rejected_orders", "demo/order_summary"]
 
@@ -27,11 +27,7 @@ def run_partition(env: LakeEnv, instance: dg.DagsterInstance, partition: str) ->
         partition_key=partition, instance=instance
     )
     assert result.success
-    out = {}
-    for event in result.get_asset_materialization_events():
-        mat = event.event_specific_data.materialization
-        out[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    return out
+    return materializations(result)
 
 
 def test_definitions_have_the_contracted_keys_groups_and_partitions(lake_env: LakeEnv) -> None:
