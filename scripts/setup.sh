@@ -10,6 +10,8 @@ if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)
   echo "error: Python 3.11 is required (found $("$PY" --version 2>&1) at $PY); set PYTHON=/path/to/python3.11" >&2
   exit 1
 fi
+# The real interpreter, not a shim (pyenv): uv recreates the venv whenever the interpreter path differs.
+PY=$("$PY" -c 'import sys; print(sys.executable)')
 
 # uv itself goes into a private bootstrap venv so nothing is installed system-wide.
 if [ ! -x .tools/uv/bin/uv ] || [ "$(.tools/uv/bin/uv --version | awk '{print $2}')" != "$UV_VERSION" ]; then
