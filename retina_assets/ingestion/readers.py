@@ -192,18 +192,23 @@ def regroup(batches: Iterator[pa.RecordBatch], target_bytes: int, max_rows: int)
     (a single larger input batch passes through unchanged). Order and content are preserved."""
     buf: list[pa.RecordBatch] = []
     rows = size = 0
+
+    def flush() -> pa.RecordBatch:
+        nonlocal buf, rows, size
+        out = buf[0] if len(buf) == 1 else pa.concat_batches(buf)
+        buf, rows, size = [], 0, 0
+        return out
+
     for batch in batches:
         if buf and rows + batch.num_rows > max_rows:
-            yield buf[0] if len(buf) == 1 else pa.concat_batches(buf)
-            buf, rows, size = [], 0, 0
+            yield flush()
         buf.append(batch)
         rows += batch.num_rows
         size += batch.nbytes
         if size >= target_bytes:
-            yield buf[0] if len(buf) == 1 else pa.concat_batches(buf)
-            buf, rows, size = [], 0, 0
+            yield flush()
     if buf:
-        yield buf[0] if len(buf) == 1 else pa.concat_batches(buf)
+        yield flush()
 
 
 def _iter_jsonl(path: str, options: ReaderOptions, name: str) -> Iterator[pa.RecordBatch]:
