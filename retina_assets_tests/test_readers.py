@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from retina_assets.clients.spec import DatasetSpec
-from retina_assets.ingestion.readers import DropReadError, iter_drop_batches
+from retina_assets.ingestion.readers import DropReadError, iter_drop_batches, sample_drop
 
 
 def spec(**reader: object) -> DatasetSpec:
@@ -105,3 +105,28 @@ def test_regroup_keeps_order_and_bounds_batches() -> None:
     assert max(b.num_rows for b in capped) <= 25
     assert sum(b.num_rows for b in capped) == 250
     assert list(regroup(iter([]), target, max_rows=10)) == []
+
+
+def test_sample_is_the_first_rows_of_the_full_read(tmp_path: Path) -> None:
+    """Drift sampling reads small blocks but must see exactly the rows a full read starts with."""
+    dataset = DatasetSpec.model_validate(
+        {
+            "canonical": "customers",
+            "pattern": ".*",
+            "as_of_date": {"from": "arrival"},
+            "format": "csv",
+            "reader": {"delimiter": ";", "encoding": "latin-1"},
+            "columns": {"id": {"name": "customer_id"}, "city": {}},
+        }
+    )
+    path = tmp_path / "customers.csv"
+    lines = [f'{i};"Malm\xf6 {i}\nsecond line"' if i % 97 == 0 else f"{i};Lyon {i}" for i in range(60_000)]
+    path.write_bytes(("id;city\n" + "\n".join(lines) + "\n").encode("latin-1"))
+    full = [r for b in iter_drop_batches(str(path), dataset) for r in b.to_pylist()]
+    assert len(full) == 60_000 and full[97] == {"id": "97", "city": "Malm\xf6 97\nsecond line"}
+    for rows in (1, 1_000, 50_000, 60_000, 100_000):
+        sample = sample_drop(str(path), dataset, rows)
+        assert sample is not None and sample.to_pylist() == full[:rows]
+    header_only = tmp_path / "empty.csv"
+    header_only.write_bytes(b"id;city\n")
+    assert sample_drop(str(header_only), dataset, 10) is None

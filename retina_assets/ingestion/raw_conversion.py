@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from retina_assets.clients.spec import DatasetSpec
 from retina_assets.ingestion.coercion import check_columns, coerce_batch, raw_schema
 from retina_assets.ingestion.landing import Drop
-from retina_assets.ingestion.readers import DropReadError, iter_drop_batches, read_header
+from retina_assets.ingestion.readers import DropReadError, iter_drop_batches, read_header, sample_drop
 from retina_assets.storage.filesystem import LakeFileSystem
 from retina_assets.storage.versioned_store import prefetch
 
@@ -96,7 +96,7 @@ class DropConversion:
 
     def drop_schemas(self) -> dict[str, dict[str, str]]:
         """Each drop file's schema ``{column: type}`` (see :mod:`retina_assets.ingestion.drift`), inferred
-        from the first ``SCHEMA_SAMPLE_ROWS`` rows of its first batch (every drop is sampled the same way,
+        from its first ``SCHEMA_SAMPLE_ROWS`` rows (every drop is sampled the same way,
         so drift reports compare like with like); a file with no data rows gets its header columns typed
         ``null``."""
         from retina_assets.ingestion.drift import batch_schema
@@ -104,11 +104,11 @@ class DropConversion:
         text = self.spec.format in ("csv", "tsv", "fixed_width", "xlsx")  # read as text: infer types
         out: dict[str, dict[str, str]] = {}
         for drop in self.drops:
-            first = next(iter_drop_batches(self._local[drop.uri], self.spec, drop.name), None)
-            if first is None:
+            sample = sample_drop(self._local[drop.uri], self.spec, SCHEMA_SAMPLE_ROWS, drop.name)
+            if sample is None:
                 out[drop.name] = dict.fromkeys(self.stats.drop_columns[drop.name], "null")
             else:
-                out[drop.name] = batch_schema(first.slice(0, SCHEMA_SAMPLE_ROWS), text_format=text)
+                out[drop.name] = batch_schema(sample, text_format=text)
         return out
 
     def batches(self) -> Iterator[pa.RecordBatch]:

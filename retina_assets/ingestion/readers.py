@@ -22,14 +22,18 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from retina_assets.clients.spec import DatasetSpec, ReaderOptions
+from retina_assets.ingestion.transcoding import is_single_byte_ascii_superset, utf8_stream
 
 BLOCK_BYTES = 16 << 20
 BATCH_ROWS = 256_000
-# CSV is parsed in blocks of BLOCK_BYTES / CSV_SUB_BLOCKS (smaller blocks parse faster, being cache-friendly,
-# and bound the reader's ~32-block read-ahead to ~128 MB) and regrouped into batches of about BLOCK_BYTES
-# (at most BATCH_ROWS rows), so per-batch work downstream stays amortised. Measured on a 412 MB drop:
-# 16 MiB blocks 1.45 s / 2.4 CPU-s to parse, 4 MiB blocks 1.06 s / 1.5 CPU-s.
-CSV_SUB_BLOCKS = 4
+# CSV is parsed in blocks of BLOCK_BYTES / CSV_SUB_BLOCKS and regrouped into batches of about BLOCK_BYTES (at
+# most BATCH_ROWS rows), so per-batch work downstream stays amortised. Small blocks parse faster (cache-friendly)
+# and bound Arrow's read-ahead (~32 blocks) to ~32 MB. Measured on a 412 MB drop, whole conversion: 16 MiB
+# blocks 1.45 s to parse; 4 MiB 1.06 s and ~650 MB peak RSS; 1 MiB about as fast, ~470 MB peak RSS, less
+# time in the kernel faulting fresh memory.
+CSV_SUB_BLOCKS = 16
+# Block size when only a drop's first rows are wanted (schema sampling for drift reports).
+SAMPLE_BLOCK_BYTES = 1 << 20
 
 
 class DropReadError(ValueError):
@@ -42,16 +46,21 @@ class DropReadError(ValueError):
 
 
 def iter_drop_batches(
-    path: str, spec: DatasetSpec, display_name: str | None = None
+    path: str, spec: DatasetSpec, display_name: str | None = None, *, block_bytes: int | None = None
 ) -> Iterator[pa.RecordBatch]:
-    """Yield the record batches of one local drop file, read as ``spec`` declares."""
+    """Yield the record batches of one local drop file, read as ``spec`` declares.
+
+    ``block_bytes`` (default :data:`BLOCK_BYTES`) sets the size of CSV/TSV text parsed at a time, and so
+    the batch size.
+    """
     name = display_name or os.path.basename(path)
     if os.path.getsize(path) == 0:
         raise DropReadError(name, "file is empty (0 bytes)")
     fmt = spec.format
     try:
         if fmt in ("csv", "tsv"):
-            yield from _iter_csv(path, spec.reader, "\t" if fmt == "tsv" else ",", name)
+            delimiter = "\t" if fmt == "tsv" else ","
+            yield from _iter_csv(path, spec.reader, delimiter, name, block_bytes or BLOCK_BYTES)
         elif fmt == "jsonl":
             yield from _flat(_iter_jsonl(path, spec.reader, name), name)
         elif fmt == "json":
@@ -68,6 +77,28 @@ def iter_drop_batches(
         raise
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError, ValueError, OSError) as exc:
         raise DropReadError(name, f"cannot read as {fmt}: {_short(exc)}") from None
+
+
+def sample_drop(
+    path: str, spec: DatasetSpec, rows: int, display_name: str | None = None
+) -> pa.RecordBatch | None:
+    """The first ``rows`` rows of a drop file as one batch (all of them if it has fewer; ``None`` if it has
+    none), read in small blocks so that sampling a large drop costs about what the sample holds."""
+    taken: list[pa.RecordBatch] = []
+    count = 0
+    batches = iter_drop_batches(path, spec, display_name, block_bytes=SAMPLE_BLOCK_BYTES)
+    try:
+        for batch in batches:
+            taken.append(batch)
+            count += batch.num_rows
+            if count >= rows:
+                break
+    finally:
+        batches.close()
+    if not taken:
+        return None
+    sample = taken[0] if len(taken) == 1 else pa.concat_batches(taken)
+    return sample.slice(0, rows)
 
 
 def _is_nested(dtype: pa.DataType) -> bool:
@@ -135,7 +166,11 @@ def read_header(path: str, options: ReaderOptions, delimiter: str, name: str) ->
             )
             header = next(reader, None)
         except UnicodeDecodeError as exc:
-            raise DropReadError(name, f"header is not valid {options.encoding}: {exc.reason}") from None
+            raise DropReadError(
+                name,
+                f"byte 0x{exc.object[exc.start]:02x} near the start of the file is not valid {options.encoding} "
+                f"({exc.reason})",
+            ) from None
         except csv.Error as exc:
             raise DropReadError(name, f"cannot parse the header row: {exc}") from None
     if not header or all(not h.strip() for h in header):
@@ -150,16 +185,26 @@ def read_header(path: str, options: ReaderOptions, delimiter: str, name: str) ->
     return header
 
 
-def _iter_csv(path: str, options: ReaderOptions, default_delim: str, name: str) -> Iterator[pa.RecordBatch]:
+def _iter_csv(
+    path: str, options: ReaderOptions, default_delim: str, name: str, block_bytes: int
+) -> Iterator[pa.RecordBatch]:
     delimiter = options.delimiter or default_delim
     header = read_header(path, options, delimiter, name)
     encoding = codecs.lookup(options.encoding).name
+    source: str | pa.NativeFile = path
+    transcoded = False
+    if encoding in ("utf-8", "utf-8-sig", "ascii"):
+        arrow_encoding = "utf8"
+    elif is_single_byte_ascii_superset(encoding):  # Latin-1, cp1252 ...: re-encode only non-ASCII runs
+        source, arrow_encoding, transcoded = utf8_stream(path, encoding), "utf8", True
+    else:  # e.g. UTF-16: Arrow's (slower) Python-codec transcoding
+        arrow_encoding = options.encoding
     read_options = pacsv.ReadOptions(
         skip_rows=options.header_row + 1,
         column_names=header,
-        block_size=max(BLOCK_BYTES // CSV_SUB_BLOCKS, 64 << 10),
+        block_size=max(block_bytes // CSV_SUB_BLOCKS, 64 << 10),
         use_threads=False,
-        encoding="utf8" if encoding in ("utf-8", "utf-8-sig", "ascii") else options.encoding,
+        encoding=arrow_encoding,
     )
     parse_options = pacsv.ParseOptions(
         delimiter=delimiter,
@@ -174,17 +219,17 @@ def _iter_csv(path: str, options: ReaderOptions, default_delim: str, name: str) 
         null_values=options.null_values,
         strings_can_be_null=True,
         quoted_strings_can_be_null=False,
-        check_utf8=True,
+        check_utf8=not transcoded,  # transcoded text is valid UTF-8 by construction (Python's encoder)
     )
     # Memory: Arrow's streaming reader reads ahead up to ~32 blocks in the background, so a conversion holds
     # at most ~32 x BLOCK_BYTES of input however large the file (see test_streaming_memory).
     try:
-        reader = pacsv.open_csv(path, read_options, parse_options, convert_options)
+        reader = pacsv.open_csv(source, read_options, parse_options, convert_options)
     except pa.ArrowInvalid as exc:
         if "Could not skip initial" in str(exc):  # a header and no data rows: zero rows, not an error
             return
         raise
-    yield from regroup(reader, BLOCK_BYTES, BATCH_ROWS)
+    yield from regroup(reader, block_bytes, BATCH_ROWS)
 
 
 def regroup(batches: Iterator[pa.RecordBatch], target_bytes: int, max_rows: int) -> Iterator[pa.RecordBatch]:
@@ -212,6 +257,7 @@ def regroup(batches: Iterator[pa.RecordBatch], target_bytes: int, max_rows: int)
 
 
 def _iter_jsonl(path: str, options: ReaderOptions, name: str) -> Iterator[pa.RecordBatch]:
+    # always BLOCK_BYTES: the first block fixes the columns, so the block size is part of what a drop means
     reader = pajson.open_json(path, read_options=pajson.ReadOptions(block_size=BLOCK_BYTES))
     try:
         yield from reader
