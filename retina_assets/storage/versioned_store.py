@@ -253,13 +253,21 @@ def prefetch(source: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.Re
         raise failure[0]
 
 
-# Columns that are unique per row (the drop line number): dictionary encoding only costs time and space.
-_NO_DICTIONARY = frozenset({"_source_row"})
+# Integer columns that count up row by row (the drop line number kept for lineage): dictionary encoding only
+# costs time and space; delta encoding stores them in a few bytes per page (5M rows: 5 MB and 0.15 s with
+# plain + zstd, 26 KB and 0.05 s with DELTA_BINARY_PACKED).
+_SEQUENTIAL_INTEGERS = frozenset({"_source_row"})
 
 
-def _dictionary_columns(schema: pa.Schema) -> list[str] | bool:
-    names = [n for n in schema.names if n not in _NO_DICTIONARY]
-    return True if len(names) == len(schema.names) else names
+def _encoding_options(schema: pa.Schema) -> dict[str, Any]:
+    """``use_dictionary`` and ``column_encoding`` arguments of the Parquet writer for ``schema``."""
+    sequential = [f.name for f in schema if f.name in _SEQUENTIAL_INTEGERS and pa.types.is_integer(f.type)]
+    if not sequential:
+        return {"use_dictionary": True}
+    return {
+        "use_dictionary": [n for n in schema.names if n not in sequential],
+        "column_encoding": dict.fromkeys(sequential, "DELTA_BINARY_PACKED"),
+    }
 
 
 def _write_parquet(
@@ -272,7 +280,7 @@ def _write_parquet(
             path,
             compression=PARQUET_COMPRESSION,
             row_group_size=256_000,
-            use_dictionary=_dictionary_columns(table.schema),
+            **_encoding_options(table.schema),
         )
         return table.num_rows, table.schema
     if schema is None:
@@ -285,7 +293,7 @@ def _write_parquet(
         path,
         schema,
         compression=PARQUET_COMPRESSION,
-        use_dictionary=_dictionary_columns(schema),
+        **_encoding_options(schema),
         write_statistics=[
             f.name for f in schema if not (pa.types.is_string(f.type) or pa.types.is_large_string(f.type))
         ]
