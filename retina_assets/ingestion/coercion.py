@@ -96,7 +96,8 @@ def _parse_expr(
     if col.type in ("int64", "int32", "float64", "decimal"):
         if thousands:
             src = src.str.replace_all(thousands, "", literal=True)
-        if decimal != ".":
+        # the fast integer parse skips the decimal separator: "12,0" fails it and takes the full path
+        if decimal != "." and not (fast and col.type in ("int64", "int32")):
             src = src.str.replace_all(decimal, ".", literal=True)
         if col.type in ("int64", "int32"):
             as_int = src.cast(pl.Int64, strict=False)
