@@ -23,6 +23,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -64,15 +65,26 @@ class ValidationOutcome:
 
 
 def to_canonical(raw: pd.DataFrame, spec: DatasetSpec) -> tuple[pd.DataFrame, list[str]]:
-    """Rename the client's columns to canonical names; returns the frame and the dropped extra columns."""
+    """Rename the client's columns to canonical names; returns the frame and the dropped extra columns.
+
+    Text columns hold ``str`` or ``None`` afterwards (never ``NaN`` or other objects). The frame is built
+    once from its columns: assigning columns one by one to a consolidated frame copies the whole block each
+    time (5M rows: 5.3 s).
+    """
     renames = {client: spec.canonical_name(client) for client in spec.columns if client in raw.columns}
-    keep = [*renames, SOURCE_FILE, SOURCE_ROW, RAW_ERRORS]
+    keep = [c for c in [*renames, SOURCE_FILE, SOURCE_ROW, RAW_ERRORS] if c in raw.columns]
     dropped = [c for c in raw.columns if c not in keep]
-    frame = raw[[c for c in keep if c in raw.columns]].rename(columns=renames)
-    for name in frame.columns:
-        if frame[name].dtype == object:
-            frame[name] = frame[name].astype("string").astype(object).where(frame[name].notna(), None)
-    return frame.reset_index(drop=True), dropped
+    columns: dict[str, pd.Series] = {}
+    for name in keep:
+        column = raw[name].reset_index(drop=True)
+        if column.dtype == object:
+            if pd.api.types.infer_dtype(column, skipna=True) in ("string", "empty"):
+                # already str or missing (what Arrow gives): make every missing value None, no string copies
+                column = column.where(column.notna(), None)
+            else:
+                column = column.astype("string").astype(object).where(column.notna(), None)
+        columns[renames.get(name, name)] = column
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(raw))), dropped
 
 
 def _orders_rules(frame: pd.DataFrame, rules: dict[str, Any]) -> list[tuple[pd.Series, str, str]]:
@@ -135,8 +147,9 @@ def validate_dataset(raw: pd.DataFrame, spec: DatasetSpec) -> ValidationOutcome:
     schema_errors = [
         f"required column {c!r} is missing" for c in REQUIRED[canonical] if c not in frame.columns
     ]
-    codes: list[list[str]] = [[] for _ in range(n)]
-    reasons: list[list[str]] = [[] for _ in range(n)]
+    # rule codes and reasons of the flagged rows only (row position -> list), so memory follows the bad rows
+    codes: dict[int, list[str]] = {}
+    reasons: dict[int, list[str]] = {}
     counts: dict[str, int] = {}
 
     def flag(mask: pd.Series, code: str, message: pd.Series | str) -> None:
@@ -146,9 +159,11 @@ def validate_dataset(raw: pd.DataFrame, spec: DatasetSpec) -> ValidationOutcome:
         if not len(hits):
             return
         counts[code] = counts.get(code, 0) + len(hits)
-        for i in hits:
-            codes[i].append(code)
-            reasons[i].append(str(message.iat[i]) if isinstance(message, pd.Series) else message)
+        for i in hits.tolist():
+            codes.setdefault(i, []).append(code)
+            reasons.setdefault(i, []).append(
+                str(message.iat[i]) if isinstance(message, pd.Series) else message
+            )
 
     if RAW_ERRORS in frame.columns:
         flag(frame[RAW_ERRORS].notna(), UNPARSEABLE, frame[RAW_ERRORS])
@@ -162,14 +177,16 @@ def validate_dataset(raw: pd.DataFrame, spec: DatasetSpec) -> ValidationOutcome:
             flag(*_duplicate_mask(frame, canonical, rules["reject_duplicates"]))
         _flag_contract_failures(frame, failures, flag)
 
-    bad = pd.Series([bool(c) for c in codes], dtype=bool).to_numpy()
+    bad = np.zeros(n, dtype=bool)
+    flagged = sorted(codes)
+    bad[flagged] = True
     rejected = frame[bad].copy()
     # string dtype even when no row is rejected (an empty list would make a float column)
     rejected[REJECT_RULES] = pd.Series(
-        [",".join(c) for c in codes if c], index=rejected.index, dtype="string"
+        [",".join(codes[i]) for i in flagged], index=rejected.index, dtype="string"
     )
     rejected[REJECT_REASONS] = pd.Series(
-        ["; ".join(r) for r in reasons if r], index=rejected.index, dtype="string"
+        ["; ".join(reasons[i]) for i in flagged], index=rejected.index, dtype="string"
     )
     valid = frame[~bad].drop(columns=[RAW_ERRORS], errors="ignore")
     return ValidationOutcome(
