@@ -23,6 +23,7 @@ from retina_assets.clients.spec import SpecError, load_client_specs
 from retina_assets.engines.spark import spark_resource
 from retina_assets.ingestion.raw_assets import LandingResource
 from retina_assets.settings import LakeSettings
+from retina_assets.storage.credentials import StorageCredentials
 from retina_assets.storage.io_managers import LakeIOManager
 from retina_assets.storage.lake_resource import LakeResource
 
@@ -48,19 +49,26 @@ def spec_errors_sensor(errors: list[SpecError]) -> dg.SensorDefinition:
     return _spec_errors
 
 
-def build_definitions(settings: LakeSettings | None = None) -> dg.Definitions:
+def build_definitions(
+    settings: LakeSettings | None = None, credentials: StorageCredentials | None = None
+) -> dg.Definitions:
     """Build the Definitions for the clients in ``settings.clients_dir``.
+
+    ``credentials`` for object stores default to :meth:`StorageCredentials.from_env` (``EnvVar`` fields for
+    the standard ``AWS_*``/``AZURE_STORAGE_*`` variables that are set); pass your own to read other variables.
 
     Guarantee: a client whose spec (or whose generated assets) fails is reported and left out; it never
     prevents the other clients from loading.
     """
     settings = settings or LakeSettings.from_env()
     specs, errors = load_client_specs(settings.clients_dir)
+    # object-store credentials as EnvVar fields: resolved at run time, shown by name only (never the value)
+    credentials = credentials or StorageCredentials.from_env()
     resources = dg.Definitions(
         resources={
-            "lake_io_manager": LakeIOManager(lake_uri=settings.lake_uri),
-            "lake": LakeResource(lake_uri=settings.lake_uri),
-            "landing": LandingResource(landing_uri=settings.landing_uri),
+            "lake_io_manager": LakeIOManager(lake_uri=settings.lake_uri, credentials=credentials),
+            "lake": LakeResource(lake_uri=settings.lake_uri, credentials=credentials),
+            "landing": LandingResource(landing_uri=settings.landing_uri, credentials=credentials),
             "spark": spark_resource(),
         }
     )

@@ -45,10 +45,10 @@ class Landing:
 
     def tick(self) -> list[dg.RunRequest]:
         """One evaluation, as the daemon does it: a fresh context with the stored cursor."""
-        context = dg.build_sensor_context(
+        with dg.build_sensor_context(
             cursor=self.cursor, resources={"landing": LandingResource(landing_uri=self.root)}
-        )
-        result = self.sensor(context)
+        ) as context:
+            result = self.sensor(context)
         assert isinstance(result, dg.SensorResult)
         self.cursor = result.cursor
         return list(result.run_requests or [])

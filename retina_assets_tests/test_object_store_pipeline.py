@@ -125,9 +125,13 @@ def test_sensor_requests_on_object_storage_run_as_requested(
     [drop] = upload_demo_drops(landing, tmp_path, days=1)
     defs = build_definitions(LakeSettings(lake, landing, str(REPO_ROOT / "clients")))
     sensor = defs.resolve_sensor_def("demo_drop_sensor")
-    context = dg.build_sensor_context(resources={"landing": defs.resources["landing"]})
-    with pytest.MonkeyPatch.context() as patch:  # the upload is older than the quiet period
-        patch.setattr(drop_sensor, "_now", lambda: 4_000_000_000.0)
+    with (
+        dg.build_sensor_context(resources={"landing": defs.resources["landing"]}) as context,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setattr(
+            drop_sensor, "_now", lambda: 4_000_000_000.0
+        )  # the upload is older than the quiet period
         result = sensor(context)
     [run_request] = result.run_requests
     assert (

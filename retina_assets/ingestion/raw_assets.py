@@ -16,6 +16,7 @@ from retina_assets.ingestion.drift import DriftReport, compare_schemas, merge_sc
 from retina_assets.ingestion.landing import drops_for_partition
 from retina_assets.ingestion.raw_conversion import DropConversion
 from retina_assets.ingestion.readers import DropReadError
+from retina_assets.storage.credentials import StorageCredentials
 from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for
 from retina_assets.storage.io_managers import RecordBatchStream
 
@@ -27,9 +28,11 @@ class LandingResource(dg.ConfigurableResource):
     """
 
     landing_uri: str
+    credentials: StorageCredentials = StorageCredentials()
 
     def filesystem(self, client: ClientSpec) -> LakeFileSystem:
-        return filesystem_for(self.client_uri(client))
+        uri = self.client_uri(client)
+        return filesystem_for(uri, self.credentials.storage_options(uri))
 
     def client_uri(self, client: ClientSpec) -> str:
         return client.landing_uri(self.landing_uri)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -27,15 +28,17 @@ class DatasetRef:
     content_hash: str | None = None
     row_count: int | None = None
     partition: str | None = None
+    # credentials for an object-store lake (from the StorageCredentials resource); never shown or compared
+    storage_options: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def to_arrow(self, columns: list[str] | None = None) -> pa.Table:
-        fs = filesystem_for(self.uri)
+        fs = filesystem_for(self.uri, self.storage_options)
         with fs.open_read(self.uri) as fh:
             return pq.read_table(fh, columns=columns)
 
     def to_arrow_schema(self) -> pa.Schema:
         """The Arrow schema of the version (reads only the Parquet footer)."""
-        fs = filesystem_for(self.uri)
+        fs = filesystem_for(self.uri, self.storage_options)
         with fs.open_read(self.uri) as fh:
             return pq.read_schema(fh)
 

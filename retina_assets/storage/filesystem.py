@@ -9,9 +9,12 @@ The lake needs only a handful of operations, and it needs two of them to be *ato
   reader sees either nothing or the whole object.
 * Nothing is ever written in place, so a crash leaves at most an orphan in ``.tmp``, never a half file.
 
-Credentials are never passed in code: s3fs reads ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` (and
-``AWS_ENDPOINT_URL`` for S3-compatible servers), adlfs reads ``AZURE_STORAGE_CONNECTION_STRING`` or
-``AZURE_STORAGE_ACCOUNT_NAME``/``AZURE_STORAGE_ACCOUNT_KEY``. ``repr`` of these objects never shows them.
+Credentials are never written in code. Under Dagster they come from the
+:class:`~retina_assets.storage.credentials.StorageCredentials` resource (``EnvVar`` fields) as
+``storage_options``; without options (the :mod:`retina_assets.lake` API, scripts) s3fs reads
+``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` (and ``AWS_ENDPOINT_URL`` or ``RETINA_S3_ENDPOINT_URL`` for
+S3-compatible servers) and adlfs ``AZURE_STORAGE_CONNECTION_STRING`` or ``AZURE_STORAGE_ACCOUNT_NAME``/
+``AZURE_STORAGE_ACCOUNT_KEY``. ``repr`` of these objects never shows them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -55,8 +58,9 @@ class FileInfo:
 class LakeFileSystem:
     """Filesystem operations the lake needs, addressed by full URIs (``/abs/path``, ``s3://``, ``abfs://``)."""
 
-    def __init__(self, root_uri: str):
+    def __init__(self, root_uri: str, storage_options: Mapping[str, Any] | None = None):
         self.root_uri = root_uri.rstrip("/")
+        self._options = dict(storage_options or {})
         parsed = urlparse(self.root_uri)
         self.protocol = parsed.scheme if parsed.scheme and len(parsed.scheme) > 1 else "file"
         if self.protocol == "file" and self.root_uri.startswith("file://"):
@@ -73,7 +77,7 @@ class LakeFileSystem:
     @property
     def fs(self) -> Any:
         if self._fs is None:
-            self._fs = _make_fsspec(self.protocol)
+            self._fs = _make_fsspec(self.protocol, self._options)
         return self._fs
 
     # --- reading -----------------------------------------------------------------------------------
@@ -235,9 +239,16 @@ def _modified(entry: dict[str, Any]) -> float | None:
     return None
 
 
-def _make_fsspec(protocol: str) -> Any:
+def _make_fsspec(protocol: str, options: Mapping[str, Any]) -> Any:
+    """The fsspec filesystem for ``protocol``: with explicit ``options`` (credentials resolved by Dagster,
+    see :mod:`retina_assets.storage.credentials`) if given, else configured from the environment."""
     if protocol == "file":
         return fsspec.filesystem("file")
+    if options:
+        if protocol not in ("s3", "s3a", "abfs", "abfss", "az"):
+            raise ValueError(f"unsupported storage scheme {protocol!r}: use a local path, s3:// or abfs://")
+        name = "s3" if protocol in ("s3", "s3a") else "abfs"
+        return fsspec.filesystem(name, skip_instance_cache=True, **options)
     if protocol in ("s3", "s3a"):
         kwargs: dict[str, Any] = {}
         endpoint = os.environ.get("RETINA_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
@@ -261,6 +272,7 @@ def _make_fsspec(protocol: str) -> Any:
     raise ValueError(f"unsupported storage scheme {protocol!r}: use a local path, s3:// or abfs://")
 
 
-def filesystem_for(uri: str) -> LakeFileSystem:
-    """The :class:`LakeFileSystem` that serves ``uri``."""
-    return LakeFileSystem(uri if "://" in uri else str(Path(uri).resolve()))
+def filesystem_for(uri: str, storage_options: Mapping[str, Any] | None = None) -> LakeFileSystem:
+    """The :class:`LakeFileSystem` that serves ``uri`` (``storage_options``: credentials for s3fs/adlfs;
+    without them they are read from the environment)."""
+    return LakeFileSystem(uri if "://" in uri else str(Path(uri).resolve()), storage_options)

@@ -15,8 +15,7 @@ Asset keys follow the lake's naming contract, from which zone and dataset are de
 ``[client, <feature>]``.
 """
 
-from __future__ import annotations
-
+import dataclasses
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -26,6 +25,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from retina_assets.storage.credentials import StorageCredentials
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.versioned_store import DatasetVersion, VersionedStore, table_from_any
 
@@ -87,9 +87,13 @@ class LakeIOManager(dg.ConfigurableIOManager):
     """Stores outputs as immutable versions in the lake at ``lake_uri`` (local path, s3:// or abfs://)."""
 
     lake_uri: str
+    credentials: StorageCredentials = StorageCredentials()
+
+    def _options(self) -> dict[str, Any] | None:
+        return self.credentials.storage_options(self.lake_uri)
 
     def _store(self) -> VersionedStore:
-        return VersionedStore(self.lake_uri)
+        return VersionedStore(self.lake_uri, storage_options=self._options())
 
     # --- output ------------------------------------------------------------------------------------
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
@@ -135,6 +139,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
                     "materialize it first"
                 )
             ref = DatasetRef(current.path, current.content_hash, current.row_count, partition)
+        ref = dataclasses.replace(ref, storage_options=self._options())
         step = _run_and_step(context)
         if step is not None:
             with _LOADED_LOCK:

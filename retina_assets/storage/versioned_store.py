@@ -97,8 +97,13 @@ def table_from_any(data: Any) -> pa.Table:
 class VersionedStore:
     """Reads and writes immutable dataset versions below one lake root."""
 
-    def __init__(self, lake_uri: str, fs: LakeFileSystem | None = None):
-        self.fs = fs or filesystem_for(lake_uri)
+    def __init__(
+        self,
+        lake_uri: str,
+        fs: LakeFileSystem | None = None,
+        storage_options: Mapping[str, Any] | None = None,
+    ):
+        self.fs = fs or filesystem_for(lake_uri, storage_options)
         self.lake_uri = self.fs.root_uri
 
     def __repr__(self) -> str:
