@@ -193,7 +193,7 @@ def features(validated_path: str, partition: str, lake: str, engine: str) -> dic
     The Spark session start (JVM) is timed separately as ``phases.session`` and not included in
     ``seconds``: a long-running code server keeps its session.
     """
-    from retina_assets.features.order_summary import SCHEMA, summarize_orders
+    from retina_assets.features.order_summary import SCHEMA, input_columns, summarize_orders
     from retina_assets.storage.dataset_ref import DatasetRef
     from retina_assets.storage.versioned_store import VersionedStore
 
@@ -214,7 +214,8 @@ def features(validated_path: str, partition: str, lake: str, engine: str) -> dic
         summary, _unattributed = summarize_orders_on_spark(spark, validated_path)
         phases["compute"] = time.perf_counter() - t
     else:
-        orders = DatasetRef(validated_path).to_polars()
+        ref = DatasetRef(validated_path)
+        orders = ref.to_polars(columns=input_columns(ref))
         phases["load"] = time.perf_counter() - t
         t = time.perf_counter()
         summary = summarize_orders(orders).to_arrow().cast(SCHEMA)

@@ -53,6 +53,19 @@ SCHEMA = pa.schema(
 )
 
 
+# The validated columns the summary reads (the others are not loaded: 5M rows, 2.9 GB -> well under 1 GB).
+INPUT_COLUMNS = (
+    "customer_id", "order_id", "product_id", "quantity", "unit_price", "line_amount", "is_cancellation",
+    "is_product", "order_ts",
+)  # fmt: skip
+
+
+def input_columns(orders: DatasetRef) -> list[str]:
+    """The :data:`INPUT_COLUMNS` that the validated version ``orders`` has (read from its footer)."""
+    present = set(orders.to_arrow_schema().names)
+    return [c for c in INPUT_COLUMNS if c in present]
+
+
 def summarize_orders(orders: pl.DataFrame) -> pl.DataFrame:
     """Compute the order summary of one day's validated orders (see the module docstring)."""
     if "is_cancellation" not in orders.columns:
@@ -133,7 +146,7 @@ def build_order_summary_asset(
             summary, unattributed = summarize_orders_on_spark(spark.session(), orders.uri)
             ran_on = spark.describe()
         else:
-            frame = orders.to_polars()
+            frame = orders.to_polars(columns=input_columns(orders))
             unattributed = frame.filter(pl.col("customer_id").is_null()).height if frame.height else 0
             summary = summarize_orders(frame).to_arrow().cast(SCHEMA)
             ran_on = "in-process (polars)"
