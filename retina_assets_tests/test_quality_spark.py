@@ -1,4 +1,5 @@
-"""Validation on Spark gives the same split, rule codes and counts as the in-process path."""
+"""Validation on Spark gives the same split, rule codes and counts as the in-process path; the pyspark
+contract reports a Spark frame's schema problems."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 from benchmarks.quality_dirt_counts import raw_frame
 from retina_assets.clients.spec import load_client_spec
 from retina_assets.demo import SAMPLE
-from retina_assets.quality.spark_validation import validate_spark
+from retina_assets.engines.spark_validation import validate_on_spark
+from retina_assets.quality.contracts import spark_schema_errors
 from retina_assets.quality.validation import validate_dataset
 from retina_assets.settings import REPO_ROOT
 from retina_assets_tests.servers_spark import spark_local  # noqa: F401  (fixture)
@@ -32,40 +34,35 @@ def test_spark_and_pandas_agree_on_a_real_day(tmp_path: Path, spark_local) -> No
     day = raw[raw["_source_file"] == "orders_20101203.csv"].reset_index(drop=True)
     day.loc[5, "Quantity"] = 0  # add a contract failure and an unparseable value to the real dirt
     day.loc[6, "_raw_errors"] = "Quantity: cannot read x as int64"
+    table = pa.Table.from_pandas(day, preserve_index=False)
     path = tmp_path / "raw.parquet"
-    pq.write_table(pa.Table.from_pandas(day, preserve_index=False), path)
+    pq.write_table(table, path)
 
     local = validate_dataset(day, spec)
-    on_spark = validate_spark(spark_local, spark_local.read.parquet(str(path)), spec)
+    spark_local.conf.set("spark.sql.shuffle.partitions", "4")
+    on_spark = validate_on_spark(spark_local, str(path), table.schema, spec)
     assert on_spark.schema_errors == [] == local.schema_errors
     assert on_spark.rule_counts == local.rule_counts
     assert {"quantity.non_zero", "unparseable_value", "duplicate_key", "zero_price"} <= set(local.rule_counts)
-    outcome = on_spark.to_outcome()
-    assert outcome.reconciles and outcome.raw_rows == len(day)
-    assert _codes(outcome.rejected) == _codes(local.rejected)
-    assert list(outcome.valid["_source_row"]) == list(local.valid["_source_row"])
-    cols = [
-        "order_id",
-        "product_id",
-        "quantity",
-        "unit_price",
-        "customer_id",
-        "is_cancellation",
-        "is_product",
-    ]
-    assert outcome.valid[cols].equals(local.valid[cols])
+    assert on_spark.reconciles and on_spark.raw_rows == len(day)
+    assert _codes(on_spark.rejected) == _codes(local.rejected)
+    pd.testing.assert_frame_equal(on_spark.valid, local.valid, check_dtype=False)
+    pd.testing.assert_frame_equal(on_spark.rejected, local.rejected, check_dtype=False)
 
 
-def test_spark_schema_conformance_uses_pandera_pyspark(spark_local) -> None:  # noqa: F811
-    spec = load_client_spec(REPO_ROOT / "clients" / "demo.yaml").datasets["orders"]
-    frame = spark_local.createDataFrame(
-        [("536365", "85123A", "six", "2010-12-01 08:26:00", 2.55, "17850", "United Kingdom", "f", 1)],
-        "InvoiceNo string, StockCode string, Quantity string, InvoiceDate string, UnitPrice double, "
-        "CustomerID string, Country string, _source_file string, _source_row long",
-    )
-    result = validate_spark(spark_local, frame, spec)
-    text = " ".join(result.schema_errors)
-    assert "quantity" in text and "order_ts" in text and "wrong_datatype" in text
+def test_pyspark_contract_reports_schema_problems_of_a_spark_frame(spark_local) -> None:  # noqa: F811
+    from pyspark.sql import functions as F  # noqa: N812
+
+    good = spark_local.createDataFrame(
+        [("536365", "85123A", 6, "2010-12-01 08:26:00", 2.55, "17850")],
+        "order_id string, product_id string, quantity long, order_ts string, unit_price double, "
+        "customer_id string",
+    ).withColumn("order_ts", F.to_timestamp("order_ts"))
+    assert spark_schema_errors(good, "orders") == []
+    bad = good.withColumn("quantity", good["quantity"].cast("string")).drop("unit_price")
+    text = " ".join(spark_schema_errors(bad, "orders"))
+    assert "quantity" in text and "wrong_datatype" in text
+    assert "unit_price" in text
 
 
 def test_spark_client_validates_on_spark_in_the_asset(

@@ -6,8 +6,9 @@ pandera schema for the engine the data is in:
 
 * :func:`contract_for` / ``engine="pandas"``: ``pandera.pandas.DataFrameSchema``
 * ``engine="polars"``: ``pandera.polars.DataFrameSchema``
-* ``engine="pyspark"``: ``pandera.pyspark.DataFrameSchema`` (dataset-level conformance on Spark; the row
-  rules run as Spark column expressions in :mod:`retina_assets.quality.spark_validation`).
+* ``engine="pyspark"``: ``pandera.pyspark.DataFrameSchema`` (dataset-level conformance of a Spark frame,
+  see :func:`spark_schema_errors`; the pipeline's Spark engine runs the pandas rules inside Spark tasks,
+  :mod:`retina_assets.engines.spark_validation`).
 
 Every row-level rule has a stable *rule code* ``<column>.<rule>`` (e.g. ``unit_price.non_negative``,
 ``order_id.not_null``, ``customer_id.unique``): it is the pandera check name, the code written into the
@@ -282,3 +283,26 @@ def contract_for(canonical: str, engine: Engine = "pandas") -> Any:
             strict=False,
         )
     raise ValueError(f"unknown engine {engine!r}: expected pandas, polars or pyspark")
+
+
+def spark_schema_errors(frame: Any, canonical: str) -> list[str]:
+    """Dataset-level contract failures of a Spark DataFrame with canonical column names, found by pandera's
+    pyspark backend (presence, types, nullability): ``"<column>: <kind> (<error>)"`` per problem, ``[]`` if it
+    conforms. For data scientists checking their own Spark frames; the pipeline's Spark engine validates
+    with the pandas rules inside Spark tasks (:mod:`retina_assets.engines.spark_validation`)."""
+    from pandera.config import ValidationDepth, config_context
+    from pyspark.sql import types as T
+
+    # pandera compares types exactly; a timestamp read without time zone is still a timestamp
+    cast = frame
+    for f in frame.schema.fields:
+        if isinstance(f.dataType, T.TimestampType):
+            cast = cast.withColumn(f.name, cast[f.name].cast(T.TimestampNTZType()))
+    with config_context(validation_depth=ValidationDepth.SCHEMA_ONLY):
+        checked = contract_for(canonical, "pyspark").validate(cast)
+    errors: list[str] = []
+    for kinds in (checked.pandera.errors or {}).values():
+        for kind, cases in kinds.items():
+            for case in cases:
+                errors.append(f"{case.get('column')}: {kind.lower()} ({case.get('error')})")
+    return errors
