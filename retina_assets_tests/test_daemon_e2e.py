@@ -1,6 +1,7 @@
 """End to end with a real ``dagster-daemon run``: drops landing in a local folder start runs by themselves,
 raw -> validated -> order_summary follow, a re-sent copy is not ingested again after a daemon restart (the
-cursor survived), and a corrected drop makes a new version and rebuilds the features."""
+cursor survived), a corrected drop makes a new version and rebuilds the features, and the daemon judges the
+raw asset fresh under its freshness policy."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.freshness import FreshnessState
 
 from retina_assets.settings import REPO_ROOT
 from retina_assets_tests.conftest import LakeEnv
@@ -59,6 +61,7 @@ def daemon(lake_env: LakeEnv, tmp_path: Path) -> Iterator[Daemon]:
         "RETINA_LANDING_URI": str(lake_env.landing),
         "RETINA_CLIENTS_DIR": str(lake_env.clients_dir),
         "RETINA_SENSOR_INTERVAL_SECONDS": "5",
+        "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5",
         "PYTHONUNBUFFERED": "1",
     }
     proc = Daemon(home, env)
@@ -110,6 +113,13 @@ def test_daemon_ingests_drops_dedupes_across_restart_and_rebuilds_corrections(
         assert len(runs) == 2 and all(r.tags.get("dagster/sensor_name") == "demo_drop_sensor" for r in runs)
         assert {r.tags["dagster/partition"] for r in runs} == set(days)
         first_summary = paths_of(instance, SUMMARY, "2010-12-02")
+
+        # dagster.yaml enables freshness policies: the daemon judges the freshly landed raw asset fresh
+        def raw_is_fresh() -> bool:
+            record = instance.get_freshness_state_records([RAW]).get(RAW)
+            return record is not None and record.freshness_state == FreshnessState.PASS
+
+        wait_for("the raw asset's freshness policy to pass", raw_is_fresh, daemon)
 
         # restart the daemon: only the instance (and the sensor cursor in it) carries state over
         daemon.stop()

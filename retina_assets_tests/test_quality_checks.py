@@ -194,3 +194,31 @@ def test_referential_integrity_and_master_data_contracts(env: LakeEnv, instance:
     assert materializations(result)["shop/validated_orders"]["failed_blocking_checks"] == [
         "referential_integrity"
     ]
+
+
+def test_raw_assets_carry_a_freshness_policy_for_drops_that_never_come() -> None:
+    """The freshness check only runs when a drop arrives; the raw asset's Dagster freshness policy (evaluated
+    by the daemon, shown in the UI) covers the missing drop, with the client's own threshold."""
+    from datetime import timedelta
+
+    from retina_assets.definitions import build_definitions
+    from retina_assets.settings import REPO_ROOT, LakeSettings
+
+    defs = build_definitions(
+        LakeSettings("/tmp/unused-lake", "/tmp/unused-landing", str(REPO_ROOT / "clients"))
+    )
+    graph = defs.resolve_asset_graph()
+
+    def policy_of(key: str) -> dg.FreshnessPolicy | None:
+        return graph.get(dg.AssetKey.from_user_string(key)).freshness_policy
+
+    demo = policy_of("demo/raw_orders")  # demo.yaml: freshness_days threshold 4 (no Saturday trading)
+    assert demo is not None
+    assert (demo.warn_window.to_timedelta(), demo.fail_window.to_timedelta()) == (
+        timedelta(days=4),
+        timedelta(days=5),
+    )
+    cdnow = policy_of("cdnow/raw_purchases")  # default threshold: 3 days
+    assert cdnow is not None and cdnow.fail_window.to_timedelta() == timedelta(days=4)
+    assert policy_of("completejourney/raw_products") is None  # master data: check switched off
+    assert policy_of("demo/validated_orders") is None  # only raw assets: downstream follows the drops

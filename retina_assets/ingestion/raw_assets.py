@@ -16,6 +16,7 @@ from retina_assets.ingestion.drift import DriftReport, compare_schemas, merge_sc
 from retina_assets.ingestion.landing import drops_for_partition
 from retina_assets.ingestion.raw_conversion import DropConversion
 from retina_assets.ingestion.readers import DropReadError
+from retina_assets.quality.checks import drop_freshness_policy
 from retina_assets.storage.credentials import StorageCredentials
 from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for
 from retina_assets.storage.io_managers import RecordBatchStream
@@ -104,6 +105,7 @@ def build_raw_asset(
             "`_source_file`, `_source_row` and `_raw_errors` (values that did not parse)."
         ),
         metadata={"retina/zone": "raw", "retina/dataset": dataset, "retina/canonical": spec.canonical},
+        freshness_policy=drop_freshness_policy(spec),
     )
     def _raw(context: dg.AssetExecutionContext, landing: LandingResource) -> RecordBatchStream:
         partition = context.partition_key

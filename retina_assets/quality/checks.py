@@ -27,7 +27,7 @@ from __future__ import annotations
 import statistics
 import warnings
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 import dagster as dg
 import pandas as pd
@@ -86,6 +86,23 @@ class CheckContext:
 def policy(spec: DatasetSpec, check: str) -> CheckPolicy:
     """The client's policy (severity, threshold) for one check of one dataset."""
     return getattr(spec.quality, _POLICY_FIELD.get(check, check))
+
+
+def drop_freshness_policy(spec: DatasetSpec) -> dg.FreshnessPolicy | None:
+    """The Dagster freshness policy of a dataset's raw asset, from the same ``freshness`` policy as the check.
+
+    The ``freshness`` check compares a partition with the previous one, so it only runs when a drop comes; the
+    policy covers the drop that never comes: the daemon marks the raw asset *warn* when nothing was landed
+    for ``threshold`` days (default 3) and *fail* one day later, and the UI shows it. ``None`` when the
+    client switched the check off.
+    """
+    pol = policy(spec, "freshness")
+    if pol.severity == "off":
+        return None
+    days = 3.0 if pol.threshold is None else float(pol.threshold)
+    return dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(days=days + 1), warn_window=timedelta(days=days)
+    )
 
 
 def enabled_checks(spec: DatasetSpec, has_references: bool) -> list[str]:
