@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import dagster as dg
-import pandas as pd
 
 from retina_assets.clients.spec import CheckPolicy, DatasetSpec
 from retina_assets.quality.contracts import KEYS, REQUIRED
@@ -151,39 +150,138 @@ def _severity(pol: CheckPolicy) -> dg.AssetCheckSeverity:
     return dg.AssetCheckSeverity.ERROR if pol.severity == "error" else dg.AssetCheckSeverity.WARN
 
 
+@dataclass
+class ForeignKeyStats:
+    """One foreign-key column of the validated rows against its reference keys."""
+
+    values: int = 0  # non-null values
+    orphans: int = 0  # values with no match in the reference
+    examples: list[str] = field(default_factory=list)  # the smallest orphan values, sorted, at most 5
+
+
+@dataclass
+class OutcomeSummary:
+    """What the checks need from a validation outcome: counts and per-column statistics of the validated
+    rows. Built from whole frames (:meth:`of`) or added up bucket by bucket (:meth:`merge`) for partitions
+    validated in pieces; both give the same figures."""
+
+    raw_rows: int
+    validated_rows: int
+    rejected_rows: int
+    rule_counts: dict[str, int]
+    schema_errors: list[str]
+    dropped_columns: list[str]
+    null_counts: dict[str, int]  # optional data columns of the validated rows
+    key_duplicates: int
+    foreign_keys: dict[str, ForeignKeyStats]
+
+    @classmethod
+    def of(cls, outcome: ValidationOutcome, spec: DatasetSpec, ctx: CheckContext) -> OutcomeSummary:
+        valid = outcome.valid
+        required = set(REQUIRED[spec.canonical])
+        foreign: dict[str, ForeignKeyStats] = {}
+        for ref in ctx.references:
+            if ref.column not in valid.columns:
+                continue
+            values = valid[ref.column].dropna().astype(str)
+            orphans = values[~values.isin(ref.keys)] if ref.partition is not None else values.iloc[:0]
+            foreign[ref.column] = ForeignKeyStats(
+                len(values), len(orphans), sorted(orphans.unique().tolist())[:5]
+            )
+        return cls(
+            raw_rows=outcome.raw_rows,
+            validated_rows=len(valid),
+            rejected_rows=len(outcome.rejected),
+            rule_counts=dict(outcome.rule_counts),
+            schema_errors=list(outcome.schema_errors),
+            dropped_columns=list(outcome.dropped_columns),
+            null_counts={
+                col: int(valid[col].isna().sum())
+                for col in valid.columns
+                if not col.startswith("_") and col not in required
+            },
+            key_duplicates=key_duplicates(valid, spec.canonical),
+            foreign_keys=foreign,
+        )
+
+    @classmethod
+    def merge(cls, parts: list[OutcomeSummary]) -> OutcomeSummary:
+        """The summary of a partition validated in buckets that split rows by their contract key (so a key's
+        repeats are always in one bucket and key duplicates add up)."""
+        counts: dict[str, int] = {}
+        nulls: dict[str, int] = {}
+        foreign: dict[str, ForeignKeyStats] = {}
+        for part in parts:
+            for code, hits in part.rule_counts.items():
+                counts[code] = counts.get(code, 0) + hits
+            for col, hits in part.null_counts.items():
+                nulls[col] = nulls.get(col, 0) + hits
+            for col, stats in part.foreign_keys.items():
+                total = foreign.setdefault(col, ForeignKeyStats())
+                total.values += stats.values
+                total.orphans += stats.orphans
+                total.examples = sorted({*total.examples, *stats.examples})[:5]
+        return cls(
+            raw_rows=sum(p.raw_rows for p in parts),
+            validated_rows=sum(p.validated_rows for p in parts),
+            rejected_rows=sum(p.rejected_rows for p in parts),
+            rule_counts=dict(sorted(counts.items())),
+            schema_errors=list(dict.fromkeys(e for p in parts for e in p.schema_errors)),
+            dropped_columns=parts[0].dropped_columns if parts else [],
+            null_counts=nulls,
+            key_duplicates=sum(p.key_duplicates for p in parts),
+            foreign_keys=foreign,
+        )
+
+    @property
+    def reconciles(self) -> bool:
+        return self.raw_rows == self.validated_rows + self.rejected_rows
+
+    @property
+    def reject_fraction(self) -> float:
+        return self.rejected_rows / self.raw_rows if self.raw_rows else 0.0
+
+
 def evaluate_checks(
-    asset_key: dg.AssetKey, spec: DatasetSpec, outcome: ValidationOutcome, ctx: CheckContext
+    asset_key: dg.AssetKey,
+    spec: DatasetSpec,
+    outcome: ValidationOutcome | OutcomeSummary,
+    ctx: CheckContext,
 ) -> list[dg.AssetCheckResult]:
     """Evaluate every enabled check on one partition's validation outcome (see the module table)."""
-    valid = outcome.valid
+    summary = outcome if isinstance(outcome, OutcomeSummary) else OutcomeSummary.of(outcome, spec, ctx)
     results: dict[str, tuple[bool, dict]] = {}
     results["reconciliation"] = (
-        outcome.reconciles,
-        {"raw_rows": outcome.raw_rows, "validated_rows": len(valid), "rejected_rows": len(outcome.rejected)},
+        summary.reconciles,
+        {
+            "raw_rows": summary.raw_rows,
+            "validated_rows": summary.validated_rows,
+            "rejected_rows": summary.rejected_rows,
+        },
     )
     results["schema"] = (
-        not outcome.schema_errors,
-        {"errors": dg.MetadataValue.json(outcome.schema_errors), "dropped_columns": outcome.dropped_columns},
+        not summary.schema_errors,
+        {"errors": dg.MetadataValue.json(summary.schema_errors), "dropped_columns": summary.dropped_columns},
     )
     threshold = _threshold(spec, "reject_fraction", 0.0)
     results["reject_fraction"] = (
-        outcome.reject_fraction <= threshold,
+        summary.reject_fraction <= threshold,
         {
-            "reject_fraction": round(outcome.reject_fraction, 6),
+            "reject_fraction": round(summary.reject_fraction, 6),
             "threshold": threshold,
-            "rejected_rows": len(outcome.rejected),
-            "rules": dg.MetadataValue.json(outcome.rule_counts),
+            "rejected_rows": summary.rejected_rows,
+            "rules": dg.MetadataValue.json(summary.rule_counts),
         },
     )
-    dupes = key_duplicates(valid, spec.canonical)
+    dupes = summary.key_duplicates
     results["key_unique"] = (
         dupes == 0,
         {"duplicate_keys": dupes, "key": dg.MetadataValue.json(KEYS[spec.canonical])},
     )
-    results["null_rate"] = _null_rate(valid, spec)
-    results["volume"] = _volume(outcome.raw_rows, spec, ctx)
+    results["null_rate"] = _null_rate(summary, spec)
+    results["volume"] = _volume(summary.raw_rows, spec, ctx)
     results["freshness"] = _freshness(spec, ctx)
-    results["referential_integrity"] = _referential_integrity(valid, spec, ctx)
+    results["referential_integrity"] = _referential_integrity(summary, spec, ctx)
     out = []
     for name in enabled_checks(spec, bool(ctx.references)):
         pol = policy(spec, name)
@@ -210,14 +308,12 @@ def _threshold(spec: DatasetSpec, check: str, default: float) -> float:
     return default if value is None else float(value)
 
 
-def _null_rate(valid: pd.DataFrame, spec: DatasetSpec) -> tuple[bool, dict]:
+def _null_rate(summary: OutcomeSummary, spec: DatasetSpec) -> tuple[bool, dict]:
     pol = policy(spec, "null_rate")
     default = 1.0 if pol.threshold is None else float(pol.threshold)
-    required = set(REQUIRED[spec.canonical])
+    rows = summary.validated_rows
     rates = {
-        col: round(float(valid[col].isna().mean()), 6) if len(valid) else 0.0
-        for col in valid.columns
-        if not col.startswith("_") and col not in required
+        col: round(float(nulls / rows), 6) if rows else 0.0 for col, nulls in summary.null_counts.items()
     }
     limits = {col: float(pol.columns.get(col, default)) for col in rates}
     over = {col: rate for col, rate in rates.items() if rate > limits[col]}
@@ -256,14 +352,16 @@ def _freshness(spec: DatasetSpec, ctx: CheckContext) -> tuple[bool, dict]:
     }
 
 
-def _referential_integrity(valid: pd.DataFrame, spec: DatasetSpec, ctx: CheckContext) -> tuple[bool, dict]:
+def _referential_integrity(
+    summary: OutcomeSummary, spec: DatasetSpec, ctx: CheckContext
+) -> tuple[bool, dict]:
     limit = _threshold(spec, "referential_integrity", 0.0)
     details: dict[str, dict] = {}
     passed = True
     for ref in ctx.references:
-        if ref.column not in valid.columns:
+        stats = summary.foreign_keys.get(ref.column)
+        if stats is None:
             continue
-        values = valid[ref.column].dropna().astype(str)
         if ref.partition is None:
             passed = False
             details[ref.column] = {
@@ -271,14 +369,13 @@ def _referential_integrity(valid: pd.DataFrame, spec: DatasetSpec, ctx: CheckCon
                 "problem": "no validated partition to compare with",
             }
             continue
-        orphans = values[~values.isin(ref.keys)]
-        fraction = len(orphans) / len(values) if len(values) else 0.0
+        fraction = stats.orphans / stats.values if stats.values else 0.0
         passed &= fraction <= limit
         details[ref.column] = {
             "dataset": ref.dataset,
             "reference_partition": ref.partition,
-            "orphan_rows": len(orphans),
+            "orphan_rows": stats.orphans,
             "orphan_fraction": round(fraction, 6),
-            "examples": sorted(orphans.unique().tolist())[:5],
+            "examples": stats.examples,
         }
     return passed, {"references": dg.MetadataValue.json(details), "threshold": limit}

@@ -16,8 +16,10 @@ import pyarrow.compute as pc
 from retina_assets.clients.spec import ClientSpec, DatasetSpec
 from retina_assets.engines.choice import EngineConfig
 from retina_assets.engines.spark import SparkResource
+from retina_assets.quality.bucketed_validation import BUCKET_ROWS, validate_in_buckets
 from retina_assets.quality.checks import (
     CheckContext,
+    OutcomeSummary,
     Reference,
     check_specs,
     evaluate_checks,
@@ -27,6 +29,7 @@ from retina_assets.quality.contracts import FOREIGN_KEYS
 from retina_assets.quality.gate import FAILED_BLOCKING
 from retina_assets.quality.validation import ValidationOutcome, validate_dataset
 from retina_assets.storage.dataset_ref import DatasetRef
+from retina_assets.storage.io_managers import RecordBatchStream
 from retina_assets.storage.lake_resource import LakeResource
 from retina_assets.storage.versioned_store import VersionedStore
 
@@ -142,32 +145,50 @@ def build_validated_asset(
     ) -> Iterator[dg.Output | dg.AssetCheckResult]:
         partition = context.partition_key
         engine = config.resolve(client)  # issue 6: the spec's engine, or this run's
+        ctx = check_context(lake.store(), client, dataset, spec, partition)
+        bucketed = None
         if engine == "spark":
             context.log.info(f"validating {dataset} [{partition}] on {spark.describe()}")
-        outcome = run_validation(spec, raw, engine, spark)
-        context.log.info(
-            f"{dataset} [{partition}]: {outcome.raw_rows:,} raw -> {len(outcome.valid):,} valid, "
-            f"{len(outcome.rejected):,} quarantined {outcome.rule_counts}"
-        )
-        ctx = check_context(lake.store(), client, dataset, spec, partition)
-        results = evaluate_checks(valid_key, spec, outcome, ctx)
-        failed = failed_blocking(spec, results)
-        yield dg.Output(
-            outcome.valid,
-            output_name="validated",
-            metadata={
-                "reject_rule_counts": dg.MetadataValue.json(outcome.rule_counts),
-                "raw_rows": dg.MetadataValue.int(outcome.raw_rows),
-                "rejected_rows": dg.MetadataValue.int(len(outcome.rejected)),
-                FAILED_BLOCKING: dg.MetadataValue.json(failed),
-                "retina/engine": engine,
-            },
-        )
-        yield dg.Output(
-            outcome.rejected,
-            output_name="rejected",
-            metadata={"reject_rule_counts": dg.MetadataValue.json(outcome.rule_counts)},
-        )
-        yield from results
+        elif (raw.row_count or 0) > BUCKET_ROWS:  # too large for one pandas frame: bounded memory
+            bucketed = validate_in_buckets(raw, spec, ctx, bucket_rows=BUCKET_ROWS, log=context.log)
+        try:
+            if bucketed is not None:
+                summary = bucketed.summary
+                valid: object = RecordBatchStream(
+                    bucketed.valid_schema, bucketed.valid_batches(), table_layout=True
+                )
+                rejected: object = RecordBatchStream(
+                    bucketed.rejected_schema, bucketed.rejected_batches(), table_layout=True
+                )
+            else:
+                outcome = run_validation(spec, raw, engine, spark)
+                summary = OutcomeSummary.of(outcome, spec, ctx)
+                valid, rejected = outcome.valid, outcome.rejected
+            context.log.info(
+                f"{dataset} [{partition}]: {summary.raw_rows:,} raw -> {summary.validated_rows:,} valid, "
+                f"{summary.rejected_rows:,} quarantined {summary.rule_counts}"
+            )
+            results = evaluate_checks(valid_key, spec, summary, ctx)
+            failed = failed_blocking(spec, results)
+            yield dg.Output(
+                valid,
+                output_name="validated",
+                metadata={
+                    "reject_rule_counts": dg.MetadataValue.json(summary.rule_counts),
+                    "raw_rows": dg.MetadataValue.int(summary.raw_rows),
+                    "rejected_rows": dg.MetadataValue.int(summary.rejected_rows),
+                    FAILED_BLOCKING: dg.MetadataValue.json(failed),
+                    "retina/engine": engine,
+                },
+            )
+            yield dg.Output(
+                rejected,
+                output_name="rejected",
+                metadata={"reject_rule_counts": dg.MetadataValue.json(summary.rule_counts)},
+            )
+            yield from results
+        finally:
+            if bucketed is not None:
+                bucketed.close()
 
     return _validate

@@ -54,6 +54,9 @@ class ValidationOutcome:
     rule_counts: dict[str, int] = field(default_factory=dict)
     schema_errors: list[str] = field(default_factory=list)
     dropped_columns: list[str] = field(default_factory=list)
+    # positions (0-based, in the input frame) of the valid and of the rejected rows, in output order
+    valid_positions: np.ndarray | None = field(default=None, repr=False)
+    rejected_positions: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def reconciles(self) -> bool:
@@ -198,6 +201,8 @@ def validate_dataset(raw: pd.DataFrame, spec: DatasetSpec) -> ValidationOutcome:
         rule_counts=dict(sorted(counts.items())),
         schema_errors=schema_errors,
         dropped_columns=dropped,
+        valid_positions=np.flatnonzero(~bad),
+        rejected_positions=np.flatnonzero(bad),
     )
 
 

@@ -60,6 +60,7 @@ class RecordBatchStream:
     batches: Iterable[pa.RecordBatch]
     input_paths: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    table_layout: bool = False  # write as the same rows in one Table would be (see VersionedStore.write)
     after_write: Callable[[], dict[str, Any]] | None = None  # metadata known only once streamed
 
 
@@ -109,7 +110,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
             extra = obj.metadata
             version = store.write(
                 zone, client, dataset, partition, obj.batches, schema=obj.schema,
-                input_paths=inputs, run_id=context.run_id,
+                input_paths=inputs, run_id=context.run_id, table_layout=obj.table_layout,
             )  # fmt: skip
             if obj.after_write is not None:
                 extra = {**extra, **obj.after_write()}

@@ -121,15 +121,19 @@ class VersionedStore:
         schema: pa.Schema | None = None,
         input_paths: Sequence[str] = (),
         run_id: str | None = None,
+        table_layout: bool = False,
     ) -> DatasetVersion:
         """Write one partition version; see the module docstring for the guarantees.
 
         ``data`` is a Table or an iterable of record batches (streamed to disk, bounded memory; then
-        ``schema`` is required). An empty input writes a valid zero-row file with the schema.
+        ``schema`` is required). An empty input writes a valid zero-row file with the schema. With
+        ``table_layout=True`` a stream is written exactly as the same rows given as one Table would be (row
+        groups of ``ROW_GROUP_ROWS``, the same statistics and encodings: the same bytes), for outputs computed
+        in pieces that must not differ from their whole-table twin.
         """
         target_dir = paths.version_dir(self.lake_uri, zone, client, dataset, partition)
         with self.fs.staged_file() as staged:
-            row_count, written_schema = _write_parquet(staged, data, schema)
+            row_count, written_schema = _write_parquet(staged, data, schema, table_layout)
             digest = sha256_file(staged)
             num_bytes = os.path.getsize(staged)
             current = self.current(zone, client, dataset, partition)
@@ -275,8 +279,11 @@ def _encoding_options(schema: pa.Schema) -> dict[str, Any]:
     }
 
 
+ROW_GROUP_ROWS = 256_000
+
+
 def _write_parquet(
-    path: str, data: pa.Table | Iterable[pa.RecordBatch], schema: pa.Schema | None
+    path: str, data: pa.Table | Iterable[pa.RecordBatch], schema: pa.Schema | None, table_layout: bool = False
 ) -> tuple[int, pa.Schema]:
     if isinstance(data, pa.Table):
         table = data.replace_schema_metadata(_clean_schema(data.schema).metadata)
@@ -284,13 +291,15 @@ def _write_parquet(
             table,
             path,
             compression=PARQUET_COMPRESSION,
-            row_group_size=256_000,
+            row_group_size=ROW_GROUP_ROWS,
             **_encoding_options(table.schema),
         )
         return table.num_rows, table.schema
     if schema is None:
         raise ValueError("a schema is required when writing a stream of record batches")
     schema = _clean_schema(schema)
+    if table_layout:
+        return _write_stream_as_table(path, data, schema), schema
     rows = 0
     # Streams are the raw zone (an archive of the drop, read whole by validation): min/max statistics are kept
     # for numeric and time columns only; string statistics cost ~20% of the encoding time for no pruning use.
@@ -309,3 +318,35 @@ def _write_parquet(
                 writer.write_batch(batch.cast(schema) if batch.schema != schema else batch)
                 rows += batch.num_rows
     return rows, schema
+
+
+def _write_stream_as_table(path: str, batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> int:
+    """Write a stream exactly as ``pq.write_table`` writes the concatenated rows: row groups of
+    ``ROW_GROUP_ROWS`` contiguous rows each, with the Table path's options. Holds one row group at a time."""
+    rows = 0
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+    with pq.ParquetWriter(
+        path, schema, compression=PARQUET_COMPRESSION, **_encoding_options(schema)
+    ) as writer:
+
+        def flush(count: int) -> None:
+            nonlocal pending, pending_rows, rows
+            table = pa.Table.from_batches(pending, schema=schema)
+            group, rest = table.slice(0, count).combine_chunks(), table.slice(count)
+            writer.write_table(group, row_group_size=ROW_GROUP_ROWS)
+            rows += group.num_rows
+            pending, pending_rows = rest.to_batches(), rest.num_rows
+
+        for batch in batches:
+            if not batch.num_rows:
+                continue
+            pending.append(batch.cast(schema) if batch.schema != schema else batch)
+            pending_rows += batch.num_rows
+            while pending_rows >= ROW_GROUP_ROWS:
+                flush(ROW_GROUP_ROWS)
+        if pending_rows:
+            flush(pending_rows)
+        if rows == 0:
+            writer.write_table(schema.empty_table(), row_group_size=ROW_GROUP_ROWS)
+    return rows
