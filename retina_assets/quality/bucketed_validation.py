@@ -75,17 +75,21 @@ class BucketedValidation:
 
     def _merged(self, kind: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         with_position = schema.append(pa.field(POSITION, pa.int64()))
-        readers = [
-            pa.ipc.open_file(pa.OSFile(os.path.join(self._workdir, f"{kind}-{b}.arrow")))
-            for b in range(self.buckets)
-        ]
-        for window in range(self.windows):
-            parts = [reader.get_batch(window) for reader in readers]
-            parts = [p.cast(with_position) if p.schema != with_position else p for p in parts if p.num_rows]
-            if not parts:
-                continue
-            table = pa.Table.from_batches(parts, schema=with_position).sort_by(POSITION).drop([POSITION])
-            yield from table.combine_chunks().to_batches()
+        files = [pa.OSFile(os.path.join(self._workdir, f"{kind}-{b}.arrow")) for b in range(self.buckets)]
+        try:
+            readers = [pa.ipc.open_file(f) for f in files]
+            for window in range(self.windows):
+                parts = [reader.get_batch(window) for reader in readers]
+                parts = [
+                    p.cast(with_position) if p.schema != with_position else p for p in parts if p.num_rows
+                ]
+                if not parts:
+                    continue
+                table = pa.Table.from_batches(parts, schema=with_position).sort_by(POSITION).drop([POSITION])
+                yield from table.combine_chunks().to_batches()
+        finally:
+            for f in files:
+                f.close()
 
 
 def validate_in_buckets(
