@@ -4,8 +4,7 @@ One step reads the exact raw version, splits it into validated and quarantined r
 (:func:`~retina_assets.quality.validation.validate_dataset`, or its Spark twin for ``engine: spark``
 clients; above ``BUCKET_ROWS`` raw rows in key-hash buckets with bounded memory and the same result,
 :mod:`retina_assets.quality.bucketed_validation`), writes both as immutable versions, and reports the asset
-checks of
-:mod:`retina_assets.quality.checks` for the partition. The names of failed blocking checks are recorded on
+checks of :mod:`retina_assets.quality.checks` for the partition. The names of failed blocking checks are recorded on
 the validated materialization (``failed_blocking_checks``) so later runs can refuse to build on it
 (:mod:`retina_assets.quality.gate`).
 """
