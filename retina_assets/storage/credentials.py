@@ -19,17 +19,12 @@ from typing import Any
 
 import dagster as dg
 
-# field -> the environment variables it is read from by default (first one set wins)
-ENV_VARS: dict[str, tuple[str, ...]] = {
-    "aws_access_key_id": ("AWS_ACCESS_KEY_ID",),
-    "aws_secret_access_key": ("AWS_SECRET_ACCESS_KEY",),
-    "aws_session_token": ("AWS_SESSION_TOKEN",),
-    "s3_endpoint_url": ("RETINA_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
-    "azure_connection_string": ("AZURE_STORAGE_CONNECTION_STRING",),
-    "azure_account_name": ("AZURE_STORAGE_ACCOUNT_NAME",),
-    "azure_account_key": ("AZURE_STORAGE_ACCOUNT_KEY",),
-    "azure_sas_token": ("AZURE_STORAGE_SAS_TOKEN",),
-}
+from retina_assets.storage.filesystem import (
+    AZURE_SCHEMES,
+    CREDENTIAL_ENV_VARS,
+    S3_SCHEMES,
+    credential_options,
+)
 
 
 class StorageCredentials(dg.Config):
@@ -46,11 +41,11 @@ class StorageCredentials(dg.Config):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StorageCredentials:
-        """Each field as an :class:`dagster.EnvVar` of the first of its :data:`ENV_VARS` that is set now
+        """Each field as an :class:`dagster.EnvVar` of the first of its variables in :data:`~retina_assets.storage.filesystem.CREDENTIAL_ENV_VARS` that is set now
         (unset fields stay empty, so a local-only deployment needs no variables at all)."""
         environ = os.environ if environ is None else environ
         fields: dict[str, Any] = {}
-        for name, variables in ENV_VARS.items():
+        for name, variables in CREDENTIAL_ENV_VARS.items():
             found = next((v for v in variables if environ.get(v)), None)
             if found is not None:
                 fields[name] = dg.EnvVar(found)
@@ -58,32 +53,16 @@ class StorageCredentials(dg.Config):
 
     def storage_options(self, uri: str) -> dict[str, Any] | None:
         """fsspec ``storage_options`` for ``uri`` (``s3://``, ``abfs://``), or ``None`` for local paths and
-        when no field for that store is set (then s3fs/adlfs read the environment themselves)."""
+        when no field for that store is set (then the storage layer reads the environment itself)."""
         scheme = uri.split("://", 1)[0] if "://" in uri else "file"
-        options: dict[str, Any] = {}
-        if scheme in ("s3", "s3a"):
-            options = {
-                "key": self.aws_access_key_id,
-                "secret": self.aws_secret_access_key,
-                "token": self.aws_session_token,
-                "endpoint_url": self.s3_endpoint_url,
-            }
-        elif scheme in ("abfs", "abfss", "az"):
-            if self.azure_connection_string:
-                options = {"connection_string": self.azure_connection_string}
-            else:
-                options = {
-                    "account_name": self.azure_account_name,
-                    "account_key": self.azure_account_key,
-                    "sas_token": self.azure_sas_token,
-                }
-                if self.azure_account_name and not (self.azure_account_key or self.azure_sas_token):
-                    options["anon"] = False  # the account name alone: DefaultAzureCredential (identity)
-        options = {k: v for k, v in options.items() if v is not None and v != ""}
-        return options or None
+        prefixes = ("aws_", "s3_") if scheme in S3_SCHEMES else ("azure_",) if scheme in AZURE_SCHEMES else ()
+        settings = {name: getattr(self, name) for name in CREDENTIAL_ENV_VARS if name.startswith(prefixes)}
+        if not any(settings.values()):
+            return None
+        return credential_options(scheme, settings)
 
     def __repr__(self) -> str:  # never show a credential value, resolved or not
-        configured = sorted(name for name in ENV_VARS if getattr(self, name, None) is not None)
+        configured = sorted(name for name in CREDENTIAL_ENV_VARS if getattr(self, name, None) is not None)
         return f"StorageCredentials(configured={configured})"
 
     __str__ = __repr__

@@ -239,37 +239,76 @@ def _modified(entry: dict[str, Any]) -> float | None:
     return None
 
 
+S3_SCHEMES = ("s3", "s3a")
+AZURE_SCHEMES = ("abfs", "abfss", "az")
+
+# Credential and endpoint settings -> the environment variables they are read from (first one set wins).
+# Outside Dagster they are read here; under Dagster the same variables are the EnvVar fields of
+# :class:`~retina_assets.storage.credentials.StorageCredentials`. Both map them to options the same way.
+CREDENTIAL_ENV_VARS: dict[str, tuple[str, ...]] = {
+    "aws_access_key_id": ("AWS_ACCESS_KEY_ID",),
+    "aws_secret_access_key": ("AWS_SECRET_ACCESS_KEY",),
+    "aws_session_token": ("AWS_SESSION_TOKEN",),
+    "s3_endpoint_url": ("RETINA_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
+    "azure_connection_string": ("AZURE_STORAGE_CONNECTION_STRING",),
+    "azure_account_name": ("AZURE_STORAGE_ACCOUNT_NAME",),
+    "azure_account_key": ("AZURE_STORAGE_ACCOUNT_KEY",),
+    "azure_sas_token": ("AZURE_STORAGE_SAS_TOKEN",),
+}
+
+
+def credentials_from_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The credential settings of :data:`CREDENTIAL_ENV_VARS` that are set in ``environ`` (default: the
+    process environment)."""
+    environ = os.environ if environ is None else environ
+    found = {
+        name: next((environ[v] for v in names if environ.get(v)), "")
+        for name, names in CREDENTIAL_ENV_VARS.items()
+    }
+    return {name: value for name, value in found.items() if value}
+
+
+def credential_options(scheme: str, settings: Mapping[str, str | None]) -> dict[str, Any]:
+    """s3fs/adlfs ``storage_options`` for ``scheme`` from credential ``settings`` (keys of
+    :data:`CREDENTIAL_ENV_VARS`; missing or empty = unset). S3: keys, token and endpoint; Azure: the
+    connection string, else account name with its key, else its SAS token, else the identity chain
+    (``DefaultAzureCredential``, ``anon=False``)."""
+
+    def get(name: str) -> str | None:
+        return settings.get(name) or None
+
+    options: dict[str, Any] = {}
+    if scheme in S3_SCHEMES:
+        options = {
+            "key": get("aws_access_key_id"),
+            "secret": get("aws_secret_access_key"),
+            "token": get("aws_session_token"),
+            "endpoint_url": get("s3_endpoint_url"),
+        }
+    elif scheme in AZURE_SCHEMES:
+        if get("azure_connection_string"):
+            options = {"connection_string": get("azure_connection_string")}
+        else:
+            options = {"account_name": get("azure_account_name")}
+            if get("azure_account_key"):
+                options["account_key"] = get("azure_account_key")
+            elif get("azure_sas_token"):
+                options["sas_token"] = get("azure_sas_token")
+            else:
+                options["anon"] = False
+    return {k: v for k, v in options.items() if v is not None}
+
+
 def _make_fsspec(protocol: str, options: Mapping[str, Any]) -> Any:
     """The fsspec filesystem for ``protocol``: with explicit ``options`` (credentials resolved by Dagster,
-    see :mod:`retina_assets.storage.credentials`) if given, else configured from the environment."""
+    see :mod:`retina_assets.storage.credentials`) if given, else with the credentials in the environment."""
     if protocol == "file":
         return fsspec.filesystem("file")
-    if options:
-        if protocol not in ("s3", "s3a", "abfs", "abfss", "az"):
-            raise ValueError(f"unsupported storage scheme {protocol!r}: use a local path, s3:// or abfs://")
-        name = "s3" if protocol in ("s3", "s3a") else "abfs"
-        return fsspec.filesystem(name, skip_instance_cache=True, **options)
-    if protocol in ("s3", "s3a"):
-        kwargs: dict[str, Any] = {}
-        endpoint = os.environ.get("RETINA_S3_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL")
-        if endpoint:
-            kwargs["endpoint_url"] = endpoint
-        return fsspec.filesystem("s3", skip_instance_cache=True, **kwargs)
-    if protocol in ("abfs", "abfss", "az"):
-        kwargs = {}
-        conn = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
-        if conn:
-            kwargs["connection_string"] = conn
-        else:
-            kwargs["account_name"] = os.environ.get("AZURE_STORAGE_ACCOUNT_NAME")
-            if os.environ.get("AZURE_STORAGE_ACCOUNT_KEY"):
-                kwargs["account_key"] = os.environ["AZURE_STORAGE_ACCOUNT_KEY"]
-            elif os.environ.get("AZURE_STORAGE_SAS_TOKEN"):
-                kwargs["sas_token"] = os.environ["AZURE_STORAGE_SAS_TOKEN"]
-            else:
-                kwargs["anon"] = False
-        return fsspec.filesystem("abfs", skip_instance_cache=True, **kwargs)
-    raise ValueError(f"unsupported storage scheme {protocol!r}: use a local path, s3:// or abfs://")
+    if protocol not in (*S3_SCHEMES, *AZURE_SCHEMES):
+        raise ValueError(f"unsupported storage scheme {protocol!r}: use a local path, s3:// or abfs://")
+    options = options or credential_options(protocol, credentials_from_environment())
+    name = "s3" if protocol in S3_SCHEMES else "abfs"
+    return fsspec.filesystem(name, skip_instance_cache=True, **options)
 
 
 def filesystem_for(uri: str, storage_options: Mapping[str, Any] | None = None) -> LakeFileSystem:
