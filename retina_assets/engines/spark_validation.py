@@ -25,25 +25,11 @@ import pyarrow as pa
 from retina_assets.clients.spec import DatasetSpec
 from retina_assets.engines.spark import functions_for
 from retina_assets.ingestion.coercion import SOURCE_FILE, SOURCE_ROW
-from retina_assets.quality.contracts import KEYS
+from retina_assets.quality.bucketed_validation import bucket_columns
 from retina_assets.quality.validation import ValidationOutcome, validate_dataset
 
 BUCKET = "_retina_bucket"
 RESULT_SCHEMA = "bucket long, kind string, payload binary"
-
-
-def bucket_columns(raw_columns: list[str], spec: DatasetSpec) -> list[str]:
-    """Client columns whose equality every cross-row rule implies: the contract key.
-
-    Rows that repeat a key (``duplicate_key``, ``<key>.unique``) share the key columns, and exact repeats
-    (``duplicate_row``) share every column, the key included; so bucketing by the key puts every pair a
-    cross-row rule compares into the same bucket. Falls back to every mapped column when no key column
-    is mapped.
-    """
-    mapped = [c for c in spec.columns if c in raw_columns]
-    keys = set(KEYS[spec.canonical])
-    keyed = [c for c in mapped if spec.canonical_name(c) in keys]
-    return keyed or mapped
 
 
 def _ipc(table: pa.Table) -> bytes:

@@ -4,7 +4,7 @@ Guarantee: for a raw version, :func:`validate_in_buckets` produces the same vali
 the same (drop) order, with the same types, rule codes, reasons, counts and check figures as
 :func:`~retina_assets.quality.validation.validate_dataset` on the whole partition, and the store writes them
 as the same bytes. The argument is the Spark engine's (:mod:`retina_assets.engines.spark_validation`): rows
-are split by a hash of the contract key's first column, so every pair of rows a cross-row rule compares
+are split by a hash of the contract key columns (:func:`bucket_columns`), so every pair of rows a cross-row rule compares
 (repeats of a key, exact duplicates, unique keys) lands in one bucket, and every other rule looks at one row
 at a time.
 
@@ -44,12 +44,18 @@ POSITION = "_retina_position"
 _IPC = pa.ipc.IpcWriteOptions(compression="lz4")
 
 
-def bucket_key_columns(raw_columns: list[str], spec: DatasetSpec) -> list[str]:
-    """The client column(s) rows are bucketed by: the one mapped to the first contract key column (rows that
-    share a key, or are equal, share it), else every mapped column."""
-    first = KEYS[spec.canonical][0]
-    keyed = [c for c in spec.columns if c in raw_columns and spec.canonical_name(c) == first]
-    return keyed or [c for c in spec.columns if c in raw_columns]
+def bucket_columns(raw_columns: list[str], spec: DatasetSpec) -> list[str]:
+    """Client columns whose equality every cross-row rule implies: the contract key.
+
+    Rows that repeat a key (``duplicate_key``, ``<key>.unique``) share the key columns, and exact repeats
+    (``duplicate_row``) share every column, the key included; so bucketing by the key puts every pair a
+    cross-row rule compares into the same bucket. Falls back to every mapped column when no key column
+    is mapped. Used by this module and by the Spark engine.
+    """
+    mapped = [c for c in spec.columns if c in raw_columns]
+    keys = set(KEYS[spec.canonical])
+    keyed = [c for c in mapped if spec.canonical_name(c) in keys]
+    return keyed or mapped
 
 
 @dataclass
@@ -113,7 +119,7 @@ def validate_in_buckets(
         rows = parquet.metadata.num_rows
         buckets = max(1, math.ceil(rows / bucket_rows))
         windows = max(1, math.ceil(rows / window_rows))
-        keys = bucket_key_columns(parquet.schema_arrow.names, spec)
+        keys = bucket_columns(parquet.schema_arrow.names, spec)
         say(f"validating {rows:,} rows in {buckets} buckets by {keys}")
         assignment = _assign_buckets(parquet, keys, buckets)
         _split(parquet, assignment, buckets, workdir)
