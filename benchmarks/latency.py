@@ -157,7 +157,7 @@ def measure_latency(
         "RETINA_LANDING_URI": str(landing),
         "RETINA_CLIENTS_DIR": str(REPO_ROOT / "clients"),
     }
-    from retina_assets.clients.spec import load_client_spec
+    from retina_assets.model.spec import load_client_spec
 
     client = load_client_spec(REPO_ROOT / "clients" / "demo.yaml")
     days = _day_drops()[:drops]

@@ -17,14 +17,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import dagster as dg
 import pandas as pd
 
-from retina_assets.clients.spec import load_client_spec
 from retina_assets.demo import FULL
-from retina_assets.ingestion.coercion import RAW_ERRORS, SOURCE_FILE, SOURCE_ROW
+from retina_assets.model.naming import RAW_ERRORS, REJECT_RULES, SOURCE_FILE, SOURCE_ROW
+from retina_assets.model.spec import load_client_spec
 from retina_assets.quality.checks import CheckContext, evaluate_checks
-from retina_assets.quality.validation import REJECT_RULES, validate_dataset
+from retina_assets.quality.validation import validate_dataset
 from retina_assets.settings import REPO_ROOT
 
 
@@ -92,10 +91,10 @@ def main(argv: list[str] | None = None) -> None:
             previous_partition=history[-1][0] if history else None,
         )
         history.append((partition, outcome.raw_rows))
-        for result in evaluate_checks(dg.AssetKey(["demo", "validated_orders"]), spec, outcome, ctx):
+        for result in evaluate_checks(spec, outcome, ctx):
             if not result.passed:
-                check_failures[result.check_name] += 1
-                failed_days.setdefault(result.check_name, []).append(partition)
+                check_failures[result.name] += 1
+                failed_days.setdefault(result.name, []).append(partition)
         assert outcome.reconciles
         rules.update(outcome.rule_counts)
         combos.update(outcome.rejected[REJECT_RULES])

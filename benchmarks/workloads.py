@@ -46,7 +46,7 @@ DUCKDB_COLUMNS = {
 
 def demo_spec() -> Any:
     """The ``orders`` dataset spec of the repository's demo client."""
-    from retina_assets.clients.spec import load_client_spec
+    from retina_assets.model.spec import load_client_spec
 
     return load_client_spec(REPO_ROOT / "clients" / "demo.yaml").datasets[DATASET]
 
@@ -60,6 +60,7 @@ def project_raw(landing: str, partition: str, lake: str) -> dict[str, Any]:
     import pyarrow.csv  # noqa: F401
     import pyarrow.parquet  # noqa: F401
 
+    from retina_assets.catalog import load_client
     from retina_assets.ingestion.drift import merge_schemas
     from retina_assets.ingestion.landing import drops_for_partition
     from retina_assets.ingestion.raw_conversion import DropConversion
@@ -70,7 +71,8 @@ def project_raw(landing: str, partition: str, lake: str) -> dict[str, Any]:
     started = time.perf_counter()
     landing_uri = str(Path(landing) / CLIENT)
     fs = filesystem_for(landing_uri)
-    drops = drops_for_partition(fs, landing_uri, DATASET, spec, partition)
+    client = load_client(REPO_ROOT / "clients" / f"{CLIENT}.yaml")
+    drops = drops_for_partition(fs, landing_uri, client, DATASET, partition)
     if not drops:
         raise SystemExit(f"no drop for {partition} in {landing_uri}")
     conversion = DropConversion(drops, spec, fs, progress=lambda _msg: None)
@@ -144,9 +146,9 @@ def validate(raw_path: str, partition: str, lake: str, engine: str = "inprocess"
     """
     import pyarrow.parquet as pq
 
+    from retina_assets.engines.stages import run_validation
     from retina_assets.quality.bucketed_validation import BUCKET_ROWS, validate_in_buckets
     from retina_assets.quality.checks import CheckContext
-    from retina_assets.quality.validated_assets import run_validation
     from retina_assets.quality.validation import validate_dataset
     from retina_assets.storage.dataset_ref import DatasetRef
     from retina_assets.storage.versioned_store import VersionedStore, table_from_any
@@ -154,18 +156,17 @@ def validate(raw_path: str, partition: str, lake: str, engine: str = "inprocess"
     spec = demo_spec()
     store = VersionedStore(lake)
     phases: dict[str, float] = {}
-    spark = session = None
+    session = None
     if engine == "spark":
-        from retina_assets.engines.spark import spark_resource
+        from retina_assets.engines.spark import spark_session
 
         t = time.perf_counter()
-        spark = spark_resource()
-        session = spark.session()
+        session = spark_session()
         session.range(1).count()
         phases["session"] = time.perf_counter() - t
     started = t = time.perf_counter()
     raw_rows = pq.ParquetFile(raw_path).metadata.num_rows
-    if spark is None and raw_rows > BUCKET_ROWS:
+    if session is None and raw_rows > BUCKET_ROWS:
         buckets = validate_in_buckets(DatasetRef(raw_path, row_count=raw_rows), spec, CheckContext(partition))
         phases["compute"] = time.perf_counter() - t
         if not buckets.summary.reconciles:
@@ -186,8 +187,8 @@ def validate(raw_path: str, partition: str, lake: str, engine: str = "inprocess"
             "phases": phases,
             "buckets": buckets.buckets,
         }
-    if spark is not None:
-        outcome = run_validation(spec, DatasetRef(raw_path), engine="spark", spark=spark)
+    if session is not None:
+        outcome = run_validation(spec, DatasetRef(raw_path), engine="spark", spark=lambda: session)
         phases["compute"] = time.perf_counter() - t
     else:
         frame = DatasetRef(raw_path).to_pandas()
@@ -220,7 +221,7 @@ def features(validated_path: str, partition: str, lake: str, engine: str) -> dic
     The Spark session start (JVM) is timed separately as ``phases.session`` and not included in
     ``seconds``: a long-running code server keeps its session.
     """
-    from retina_assets.features.order_summary import SCHEMA, input_columns, summarize_orders
+    from retina_assets.features.order_summary import ORDER_SUMMARY, SCHEMA, summarize_orders
     from retina_assets.storage.dataset_ref import DatasetRef
     from retina_assets.storage.versioned_store import VersionedStore
 
@@ -228,21 +229,21 @@ def features(validated_path: str, partition: str, lake: str, engine: str) -> dic
     phases: dict[str, float] = {}
     spark = None
     if engine == "spark":
-        from retina_assets.engines.spark import spark_resource
+        from retina_assets.engines.spark import spark_session
 
         t = time.perf_counter()
-        spark = spark_resource().session()
+        spark = spark_session()
         spark.range(1).count()
         phases["session"] = time.perf_counter() - t
     started = t = time.perf_counter()
     if spark is not None:
-        from retina_assets.features.order_summary_spark import summarize_orders_on_spark
+        from retina_assets.engines.spark_features import build_on_spark
 
-        summary, _unattributed = summarize_orders_on_spark(spark, validated_path)
+        summary, _metadata = build_on_spark(ORDER_SUMMARY, spark, {"orders": DatasetRef(validated_path)})
         phases["compute"] = time.perf_counter() - t
     else:
         ref = DatasetRef(validated_path)
-        orders = ref.to_polars(columns=input_columns(ref))
+        orders = ref.to_polars(columns=ORDER_SUMMARY.input_columns("orders", ref))
         phases["load"] = time.perf_counter() - t
         t = time.perf_counter()
         summary = summarize_orders(orders).to_arrow().cast(SCHEMA)

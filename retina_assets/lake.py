@@ -22,12 +22,12 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from retina_assets.storage import paths
+from retina_assets.engines.spark import functions_for, spark_session
+from retina_assets.model.naming import PARTITION_COLUMN, DatasetName
 from retina_assets.storage.versioned_store import DatasetVersion, VersionedStore
 
 Frame = Literal["pandas", "polars", "arrow", "spark"]
 FRAMES = ("pandas", "polars", "arrow", "spark")
-_ZONE_PREFIXES = (("raw_", "raw"), ("validated_", "validated"), ("rejected_", "rejected"))
 
 
 class LakeLookupError(LookupError):
@@ -45,16 +45,11 @@ class Lake:
         return VersionedStore(self.uri)
 
     def _resolve(self, name: str) -> tuple[str, str, str]:
-        if name.count("/") != 1:
-            raise LakeLookupError(f"dataset {name!r} is not of the form '<client>/<dataset>'")
-        client, dataset = name.split("/")
-        zone = "features"
-        for prefix, candidate in _ZONE_PREFIXES:
-            if dataset.startswith(prefix):
-                zone, dataset = candidate, dataset[len(prefix) :]
-                break
-        paths.check_name("client", client)
-        paths.check_name("dataset", dataset)
+        try:
+            parsed = DatasetName.parse(name)
+        except ValueError as exc:
+            raise LakeLookupError(str(exc)) from None
+        zone, client, dataset = parsed.zone, parsed.client, parsed.dataset
         if not self.store.partitions(zone, client, dataset):
             raise LakeLookupError(
                 f"unknown dataset {name!r}: no versions recorded under {self.uri}/_manifests"
@@ -81,7 +76,7 @@ class Lake:
         parts = path[len(root) :].split("/") if path.startswith(root) else []
         if parts and parts[0] == "_versions":
             parts = parts[1:]
-        if len(parts) == 5 and parts[3].startswith(f"{paths.PARTITION_COLUMN}="):
+        if len(parts) == 5 and parts[3].startswith(f"{PARTITION_COLUMN}="):
             zone, client, dataset, part_dir = parts[:4]
             found = self.store.versions(zone, client, dataset, part_dir.split("=", 1)[1])
             for version in reversed(found):  # a published feature file is the newest version's copy
@@ -180,9 +175,9 @@ def _is_path(name: str) -> bool:
 
 
 def _with_partition(table: pa.Table, partition: str) -> pa.Table:
-    if paths.PARTITION_COLUMN in table.column_names:
+    if PARTITION_COLUMN in table.column_names:
         return table
-    return table.append_column(paths.PARTITION_COLUMN, pa.array([partition] * table.num_rows, pa.string()))
+    return table.append_column(PARTITION_COLUMN, pa.array([partition] * table.num_rows, pa.string()))
 
 
 def _convert(table: pa.Table, as_: Frame) -> Any:
@@ -198,24 +193,18 @@ def _convert(table: pa.Table, as_: Frame) -> Any:
 def _spark(spark: Any) -> Any:
     if spark is not None:
         return spark
-    from retina_assets.engines.spark import spark_session
-
     return spark_session()
 
 
 def _spark_frame(spark: Any, selected: list[tuple[str, str]]) -> Any:
     """One Spark DataFrame over the chosen version files, read by Spark itself (in parallel, one file
     per task), with ``as_of_date`` taken from each row's file path."""
-    from retina_assets.engines.spark import functions_for
-
     frame = spark.read.option("mergeSchema", "true").parquet(*[path for path, _ in selected])
     F = functions_for(frame)  # noqa: N806
-    if paths.PARTITION_COLUMN in frame.columns:
+    if PARTITION_COLUMN in frame.columns:
         return frame
-    pattern = f"{paths.PARTITION_COLUMN}=([^/]+)/"
-    return frame.withColumn(
-        paths.PARTITION_COLUMN, F.regexp_extract(F.col("_metadata.file_path"), pattern, 1)
-    )
+    pattern = f"{PARTITION_COLUMN}=([^/]+)/"
+    return frame.withColumn(PARTITION_COLUMN, F.regexp_extract(F.col("_metadata.file_path"), pattern, 1))
 
 
 _current: Lake | None = None

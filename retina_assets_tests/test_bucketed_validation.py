@@ -12,9 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmarks.quality_dirt_counts import raw_frame
-from retina_assets.clients.spec import load_client_spec
 from retina_assets.demo import SAMPLE, write_drops
-from retina_assets.quality import bucketed_validation, validated_assets
+from retina_assets.engines import stages
+from retina_assets.model.spec import load_client_spec
+from retina_assets.quality import bucketed_validation
 from retina_assets.quality.bucketed_validation import validate_in_buckets
 from retina_assets.quality.checks import CheckContext, OutcomeSummary, evaluate_checks
 from retina_assets.quality.validation import validate_dataset
@@ -59,9 +60,8 @@ def test_buckets_give_the_whole_partition_result_to_the_byte(tmp_path: Path) -> 
     try:
         assert result.buckets >= 6 and result.windows > 10
         assert result.summary == OutcomeSummary.of(whole, spec, ctx)
-        key = dg.AssetKey(["demo", "validated_orders"])
         as_dicts = [
-            [(r.check_name, r.passed, r.metadata) for r in evaluate_checks(key, spec, outcome, ctx)]
+            [(r.name, r.passed, r.metadata) for r in evaluate_checks(spec, outcome, ctx)]
             for outcome in (whole, result.summary)
         ]
         assert as_dicts[0] == as_dicts[1]
@@ -91,7 +91,7 @@ def test_large_partition_in_the_asset_dedupes_onto_the_whole_partition_version(
     keys = ("demo/raw_orders", "demo/validated_orders", "demo/rejected_orders")
     with dg.instance_for_test() as instance:
         first = materialize(env, instance, "2010-12-01", *keys)
-        monkeypatch.setattr(validated_assets, "BUCKET_ROWS", 500)
+        monkeypatch.setattr(stages, "BUCKET_ROWS", 500)
         monkeypatch.setattr(bucketed_validation, "WINDOW_ROWS", 300)
         calls: list[int] = []
 
@@ -100,7 +100,7 @@ def test_large_partition_in_the_asset_dedupes_onto_the_whole_partition_version(
             calls.append(result.buckets)
             return result
 
-        monkeypatch.setattr(validated_assets, "validate_in_buckets", spy)
+        monkeypatch.setattr(stages, "validate_in_buckets", spy)
         second = materialize(env, instance, "2010-12-01", *keys)
     assert calls and calls[0] >= 4  # the bucketed path ran, with several buckets
     one, many = materializations(first), materializations(second)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import retina_assets.clients as clients
-from retina_assets.clients.spec import SpecLoadError, load_client_spec
+import retina_assets.catalog as clients
 from retina_assets.definitions import SpecErrorWarning, build_definitions
+from retina_assets.model.spec import SpecLoadError, load_client_spec
 from retina_assets.settings import REPO_ROOT, LakeSettings
 
 GOOD_DATASET = """

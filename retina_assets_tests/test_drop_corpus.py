@@ -17,11 +17,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from retina_assets.clients.spec import DatasetSpec
-from retina_assets.ingestion.coercion import LINEAGE_COLUMNS, SchemaMismatchError
+from retina_assets.ingestion.coercion import SchemaMismatchError
 from retina_assets.ingestion.landing import Drop
 from retina_assets.ingestion.raw_conversion import DropConversion
 from retina_assets.ingestion.readers import DropReadError
+from retina_assets.model.naming import LINEAGE_COLUMNS
+from retina_assets.model.spec import DatasetSpec
 from retina_assets.storage.filesystem import filesystem_for, sha256_file
 from retina_assets.storage.versioned_store import VersionedStore
 from retina_assets_tests.conftest import SHARED_DATA

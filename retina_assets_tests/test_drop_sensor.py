@@ -12,9 +12,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from retina_assets.clients.spec import ClientSpec, CompletenessRule, load_client_spec
-from retina_assets.ingestion.raw_assets import LandingResource
-from retina_assets.sensors import drop_sensor
+from retina_assets.defs import sensors as drop_sensor
+from retina_assets.defs.resources import LandingResource
+from retina_assets.model.spec import ClientSpec, CompletenessRule, load_client_spec
 from retina_assets.settings import REPO_ROOT
 from retina_assets.storage.filesystem import filesystem_for
 from retina_assets_tests.backends import BACKENDS, backend_root

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dagster as dg
 import pytest
 
-from retina_assets.clients.spec import load_client_spec
 from retina_assets.definitions import build_definitions
-from retina_assets.engines.choice import EngineConfig, engine_run_config
-from retina_assets.engines.spark import SPARK_REMOTE_ENV, SparkResource, check_remote, spark_resource
+from retina_assets.defs.jobs import engine_run_config
+from retina_assets.defs.resources import EngineConfig, SparkResource
+from retina_assets.engines.spark import SPARK_REMOTE_ENV, check_remote, local_spark_config
+from retina_assets.model.spec import load_client_spec
 from retina_assets.settings import REPO_ROOT
 from retina_assets_tests.conftest import LakeEnv
 
@@ -42,13 +43,13 @@ def test_engine_run_config_names_real_steps_of_the_job(lake_env: LakeEnv) -> Non
 
 def test_spark_resource_is_local_unless_a_remote_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(SPARK_REMOTE_ENV, raising=False)
-    resource = spark_resource()
+    resource = SparkResource(spark_config=local_spark_config())
     assert resource.remote_url() is None
     assert resource.describe() == "spark local[2]"
-    assert resource.pyspark.spark_config["spark.ui.enabled"] == "false"
+    assert resource.spark_config["spark.ui.enabled"] == "false"
     monkeypatch.setenv(SPARK_REMOTE_ENV, "sc://127.0.0.1:15002")
     assert resource.describe() == "spark connect sc://127.0.0.1:15002"
-    explicit = SparkResource(pyspark=resource.pyspark, remote="sc://spark.internal:443")
+    explicit = SparkResource(spark_config=resource.spark_config, remote="sc://spark.internal:443")
     assert explicit.remote_url() == "sc://spark.internal:443"
     with pytest.raises(ValueError, match="sc://host:port"):
         check_remote("http://127.0.0.1:15002")

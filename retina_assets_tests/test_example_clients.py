@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from retina_assets.clients import load_clients
-from retina_assets.clients.graph import build_client_definitions
+from retina_assets.catalog import load_clients
 from retina_assets.definitions import build_definitions
+from retina_assets.defs.client import build_client_definitions
 from retina_assets.demo import write_example_drops
 from retina_assets.storage.filesystem import sha256_file
 from retina_assets_tests.conftest import LakeEnv, materializations

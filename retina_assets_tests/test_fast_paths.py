@@ -12,8 +12,9 @@ import threading
 import pyarrow as pa
 import pytest
 
-from retina_assets.clients.spec import load_client_spec
-from retina_assets.ingestion.coercion import RAW_ERRORS, SOURCE_FILE, SOURCE_ROW, coerce_batch, raw_schema
+from retina_assets.ingestion.coercion import coerce_batch, raw_schema
+from retina_assets.model.naming import RAW_ERRORS, SOURCE_FILE, SOURCE_ROW
+from retina_assets.model.spec import load_client_spec
 from retina_assets.settings import REPO_ROOT
 from retina_assets.storage.versioned_store import prefetch
 

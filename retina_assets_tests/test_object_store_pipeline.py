@@ -13,7 +13,7 @@ import pyarrow.fs as pafs
 import pytest
 
 from retina_assets.definitions import build_definitions
-from retina_assets.sensors import drop_sensor
+from retina_assets.defs import sensors as drop_sensor
 from retina_assets.settings import REPO_ROOT, LakeSettings
 from retina_assets.storage.filesystem import filesystem_for
 from retina_assets_tests.backends import backend_root

@@ -2,6 +2,7 @@
 
 import pytest
 
+from retina_assets.model.naming import UnsafeNameError
 from retina_assets.storage import paths
 
 
@@ -9,9 +10,9 @@ from retina_assets.storage import paths
     "name", ["../etc", "a/b", "a|b", "", "Demo", "1abc", "a..b", "a b", "x" * 64, "..", "a\\b", "é"]
 )
 def test_hostile_client_and_dataset_names_are_refused(name: str) -> None:
-    with pytest.raises(paths.UnsafeNameError, match="not allowed"):
+    with pytest.raises(UnsafeNameError, match="not allowed"):
         paths.dataset_root("/lake", "raw", name, "orders")
-    with pytest.raises(paths.UnsafeNameError):
+    with pytest.raises(UnsafeNameError):
         paths.dataset_root("/lake", "raw", "demo", name)
 
 
@@ -19,7 +20,7 @@ def test_hostile_client_and_dataset_names_are_refused(name: str) -> None:
     "key", ["../2019-01-01", "2019-13-01", "2019-02-30", "2019-1-1", "2019-01-01/..", ""]
 )
 def test_hostile_or_invalid_partition_keys_are_refused(key: str) -> None:
-    with pytest.raises(paths.UnsafeNameError):
+    with pytest.raises(UnsafeNameError):
         paths.partition_dir("/lake", "raw", "demo", "orders", key)
 
 

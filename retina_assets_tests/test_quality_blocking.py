@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from retina_assets.defs.revalidate import revalidate
 from retina_assets.demo import SAMPLE, write_drops
-from retina_assets.quality.revalidate import revalidate
 from retina_assets_tests.conftest import LakeEnv
 from retina_assets_tests.quality_helpers import (
     check_results,
@@ -59,7 +59,7 @@ def test_blocking_failure_stops_features_in_the_run_and_in_later_runs(
     [failure] = [e for e in later.all_events if e.event_type_value == "STEP_FAILURE"]
     message = failure.event_specific_data.error.to_string()
     assert "failed blocking quality check(s) ['reject_fraction']" in message
-    assert "retina_assets.quality.revalidate" in message
+    assert "retina_assets.defs.revalidate" in message
     assert not feature_dir.exists()
 
     # the client's threshold is relaxed; re-validating releases the partition and the feature builds

@@ -8,8 +8,8 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from retina_assets.clients.spec import DatasetSpec
-from retina_assets.quality.contracts import contract_for, rule_codes
+from retina_assets.model.contracts import contract_for, rule_codes
+from retina_assets.model.spec import DatasetSpec
 from retina_assets.quality.validation import contract_failures, validate_dataset
 
 TS = dt.datetime(2011, 1, 5, 10, 0)
@@ -142,7 +142,7 @@ def test_wrong_types_fail_the_schema_instead_of_crashing_the_rules() -> None:
 
 
 def test_spec_refuses_unknown_rule_codes(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from retina_assets.clients.spec import SpecLoadError, load_client_spec
+    from retina_assets.model.spec import SpecLoadError, load_client_spec
     from retina_assets.settings import REPO_ROOT
 
     text = (REPO_ROOT / "clients" / "demo.yaml").read_text()

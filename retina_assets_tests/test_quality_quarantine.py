@@ -360,7 +360,7 @@ def test_an_empty_quarantine_keeps_string_reason_columns() -> None:
     """A partition with no bad rows still writes ``_reject_rules``/``_reject_reasons`` as strings, so the
     rejected zone reads as one schema across partitions (an empty list once made them float columns)."""
     from benchmarks.quality_dirt_counts import raw_frame
-    from retina_assets.clients.spec import load_client_spec
+    from retina_assets.model.spec import load_client_spec
     from retina_assets.quality.validation import validate_dataset
     from retina_assets.settings import REPO_ROOT
 

@@ -12,8 +12,8 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
+from retina_assets.defs.revalidate import main
 from retina_assets.demo import SAMPLE, write_drops
-from retina_assets.quality.revalidate import main
 from retina_assets.settings import REPO_ROOT
 from retina_assets.storage.versioned_store import VersionedStore
 from retina_assets_tests.conftest import LakeEnv
@@ -99,7 +99,7 @@ def test_stricter_threshold_reports_the_block(env: LakeEnv, capsys: pytest.Captu
 
 def test_cli_refuses_what_it_cannot_revalidate(env: LakeEnv) -> None:
     environ = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    cmd = [sys.executable, "-m", "retina_assets.quality.revalidate"]
+    cmd = [sys.executable, "-m", "retina_assets.defs.revalidate"]
     never_landed = subprocess.run(
         [*cmd, *ARGS], capture_output=True, text=True, timeout=120, env=environ, cwd=env.lake.parent
     )

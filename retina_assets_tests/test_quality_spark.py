@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from benchmarks.quality_dirt_counts import raw_frame
-from retina_assets.clients.spec import load_client_spec
 from retina_assets.demo import SAMPLE
 from retina_assets.engines.spark_validation import validate_on_spark
-from retina_assets.quality.contracts import spark_schema_errors
+from retina_assets.model.contracts import spark_schema_errors
+from retina_assets.model.spec import load_client_spec
 from retina_assets.quality.validation import validate_dataset
 from retina_assets.settings import REPO_ROOT
 from retina_assets_tests.servers_spark import spark_local  # noqa: F401  (fixture)

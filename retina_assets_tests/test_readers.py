@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from retina_assets.clients.spec import DatasetSpec
 from retina_assets.ingestion.readers import DropReadError, iter_drop_batches, sample_drop
+from retina_assets.model.spec import DatasetSpec
 
 
 def spec(**reader: object) -> DatasetSpec:

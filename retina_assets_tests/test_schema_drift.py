@@ -8,9 +8,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from retina_assets.clients import load_clients
-from retina_assets.clients.graph import build_client_definitions
+from retina_assets.catalog import load_clients
 from retina_assets.definitions import build_definitions
+from retina_assets.defs.client import build_client_definitions
 from retina_assets.ingestion.drift import compare_schemas
 from retina_assets.settings import LakeSettings
 

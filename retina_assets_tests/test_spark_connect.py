@@ -7,9 +7,9 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 
-from retina_assets.clients.spec import load_client_spec
 from retina_assets.definitions import build_definitions
-from retina_assets.engines.choice import engine_run_config
+from retina_assets.defs.jobs import engine_run_config
+from retina_assets.model.spec import load_client_spec
 from retina_assets.storage.filesystem import sha256_file
 from retina_assets_tests.conftest import LakeEnv
 from retina_assets_tests.servers_spark import spark_connect_url  # noqa: F401  (fixture)

@@ -13,11 +13,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from retina_assets.clients.spec import load_client_spec
 from retina_assets.definitions import build_definitions
-from retina_assets.engines.choice import engine_run_config
-from retina_assets.features.order_summary import SCHEMA, summarize_orders
-from retina_assets.features.order_summary_spark import summarize_orders_on_spark
+from retina_assets.defs.jobs import engine_run_config
+from retina_assets.engines.spark_features import build_on_spark
+from retina_assets.features.order_summary import ORDER_SUMMARY, SCHEMA, summarize_orders
+from retina_assets.model.spec import load_client_spec
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.filesystem import sha256_file
 from retina_assets_tests.conftest import LakeEnv, materializations
@@ -58,8 +58,9 @@ def test_spark_summary_matches_polars(lake_env: LakeEnv, demo_drops, instance, s
     meta = run_partition(lake_env, instance, DAYS[0])
     ref = DatasetRef(meta["demo/validated_orders"]["path"])
     expected = summarize_orders(ref.to_polars()).to_arrow().cast(SCHEMA)
-    summary, unattributed = summarize_orders_on_spark(spark_local, ref.uri)
+    summary, metadata = build_on_spark(ORDER_SUMMARY, spark_local, {"orders": ref})
     assert_same_rows(summary, expected)
+    unattributed = metadata["order_lines_without_customer"]
     assert unattributed == meta["demo/order_summary"]["order_lines_without_customer"] > 0
 
 

@@ -11,8 +11,8 @@ import dagster as dg
 import pytest
 
 from retina_assets.definitions import build_definitions
+from retina_assets.defs.resources import StorageCredentials
 from retina_assets.settings import REPO_ROOT, LakeSettings
-from retina_assets.storage.credentials import StorageCredentials
 from retina_assets.storage.filesystem import filesystem_for
 from retina_assets_tests.servers_azure import AZURITE_KEY, AzureEnv
 from retina_assets_tests.test_object_store_pipeline import upload_demo_drops

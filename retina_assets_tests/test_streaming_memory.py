@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from retina_assets.clients import load_clients
+from retina_assets.catalog import load_clients
 from retina_assets.demo import SAMPLE, to_client_format
 from retina_assets.ingestion import readers
 from retina_assets.ingestion.landing import Drop

@@ -9,10 +9,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from retina_assets.clients.spec import DatasetSpec
 from retina_assets.ingestion import transcoding
 from retina_assets.ingestion.readers import DropReadError, iter_drop_batches
 from retina_assets.ingestion.transcoding import is_single_byte_ascii_superset, utf8_stream
+from retina_assets.model.spec import DatasetSpec
 
 
 def read_all(stream: pa.NativeFile, chunk: int) -> bytes:

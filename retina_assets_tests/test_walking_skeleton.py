@@ -169,7 +169,7 @@ def test_missing_drop_fails_with_a_clear_message(lake_env: LakeEnv, instance: dg
 
 @pytest.mark.parametrize("bad_partition", ["../../etc", "2010-12-01|x"])
 def test_hostile_partition_keys_never_reach_the_filesystem(lake_env: LakeEnv, bad_partition: str) -> None:
-    from retina_assets.storage.paths import UnsafeNameError
+    from retina_assets.model.naming import UnsafeNameError
     from retina_assets.storage.versioned_store import VersionedStore
 
     with pytest.raises(UnsafeNameError):

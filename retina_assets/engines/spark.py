@@ -1,9 +1,10 @@
-"""The Spark engine as a Dagster resource: local mode through dagster-pyspark, or a Spark Connect server.
+"""The one way to get a Spark session: local mode, or a Spark Connect server.
 
-:class:`SparkResource` wraps dagster-pyspark's ``LazyPySparkResource(spark_config=...)`` (local mode; the
-session is created only when an asset on the Spark engine asks for it) and switches to Spark Connect when
-``RETINA_SPARK_REMOTE=sc://host:port`` is set (or ``remote=`` is configured). A Connect session is created
-with the Connect client directly, so it never flips the process into "Connect mode" for other code.
+:func:`spark_session` returns a Spark Connect session when ``RETINA_SPARK_REMOTE=sc://host:port`` is set (or
+``remote=`` is given), else the process's local session built from :func:`local_spark_config` (or the
+``spark_config`` given). A Connect session is created with the Connect client directly, so it never flips the
+process into "Connect mode" for other code. The Dagster ``spark`` resource, the lake API and Spark jobs all
+call it; nothing starts a JVM until a session is asked for.
 
 How a Spark result becomes a lake version: Spark computes, the result is collected to the driver as Arrow
 (``DataFrame.toArrow()``) and written through :class:`~retina_assets.storage.versioned_store.VersionedStore`
@@ -22,10 +23,7 @@ import sys
 from types import ModuleType
 from typing import Any
 
-import dagster as dg
 import pyarrow as pa
-from dagster_pyspark import LazyPySparkResource
-from pydantic import Field
 
 SPARK_REMOTE_ENV = "RETINA_SPARK_REMOTE"
 SPARK_MASTER_ENV = "RETINA_SPARK_MASTER"
@@ -91,56 +89,34 @@ def _python_workers_use_this_interpreter() -> None:
 
 
 def local_spark_session(spark_config: dict[str, Any] | None = None) -> Any:
-    """The process's local SparkSession, created through dagster-pyspark with ``spark_config``."""
+    """The process's local SparkSession (created on first use) with ``spark_config`` (default
+    :func:`local_spark_config`); later calls return the same session."""
     _python_workers_use_this_interpreter()
-    return LazyPySparkResource(spark_config=spark_config or local_spark_config()).spark_session
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder
+    for key, value in (spark_config or local_spark_config()).items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
 
 
-def spark_session(remote: str | None = None) -> Any:
-    """Spark Connect at ``remote`` (or ``$RETINA_SPARK_REMOTE``) if given, else the local session."""
-    remote = remote or os.environ.get(SPARK_REMOTE_ENV)
-    return connect_session(remote) if remote else local_spark_session()
+def spark_remote(remote: str | None = None) -> str | None:
+    """The Spark Connect URL in effect: ``remote`` if given, else ``$RETINA_SPARK_REMOTE``; ``None`` = local."""
+    return remote or os.environ.get(SPARK_REMOTE_ENV) or None
 
 
-class SparkResource(dg.ConfigurableResource):
-    """Spark for assets on the Spark engine.
-
-    ``pyspark`` is dagster-pyspark's lazy resource (local mode, or any ``spark_config`` a cluster needs);
-    ``remote`` (or ``$RETINA_SPARK_REMOTE`` when empty) selects a Spark Connect server instead. No session
-    is started unless an asset calls :meth:`session`, so in-process runs pay nothing for Spark.
-    """
-
-    pyspark: LazyPySparkResource
-    remote: str = Field(default="", description="sc://host:port; empty = $RETINA_SPARK_REMOTE or local")
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        """Close the Spark Connect session this run used (the local session is reused by the process)."""
-        if self.remote_url():
-            stop_connect_sessions()
-
-    def remote_url(self) -> str | None:
-        """The Spark Connect URL in effect, or ``None`` for local mode."""
-        return self.remote or os.environ.get(SPARK_REMOTE_ENV) or None
-
-    def session(self) -> Any:
-        """A Spark Connect session if a remote is set, else dagster-pyspark's local session."""
-        remote = self.remote_url()
-        if remote:
-            return connect_session(remote)
-        _python_workers_use_this_interpreter()
-        return self.pyspark.spark_session
-
-    def describe(self) -> str:
-        """``"spark connect sc://..."`` or ``"spark local[2]"``, for logs and metadata."""
-        remote = self.remote_url()
-        if remote:
-            return f"spark connect {remote}"
-        return f"spark {self.pyspark.spark_config.get('spark.master', 'local')}"
+def spark_session(remote: str | None = None, spark_config: dict[str, Any] | None = None) -> Any:
+    """Spark Connect at ``remote`` (or ``$RETINA_SPARK_REMOTE``) if set, else the local session."""
+    url = spark_remote(remote)
+    return connect_session(url) if url else local_spark_session(spark_config)
 
 
-def spark_resource() -> SparkResource:
-    """The resource the definitions use: local mode from :func:`local_spark_config`, remote from the env."""
-    return SparkResource(pyspark=LazyPySparkResource(spark_config=local_spark_config()))
+def describe_spark(remote: str | None = None, spark_config: dict[str, Any] | None = None) -> str:
+    """``"spark connect sc://..."`` or ``"spark local[2]"``, for logs and metadata."""
+    url = spark_remote(remote)
+    if url:
+        return f"spark connect {url}"
+    return f"spark {(spark_config or local_spark_config()).get('spark.master', 'local')}"
 
 
 def is_connect(obj: Any) -> bool:

@@ -22,9 +22,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from retina_assets.clients.spec import DatasetSpec
 from retina_assets.engines.spark import functions_for
-from retina_assets.ingestion.coercion import SOURCE_FILE, SOURCE_ROW
+from retina_assets.model.naming import SOURCE_FILE, SOURCE_ROW
+from retina_assets.model.spec import DatasetSpec
 from retina_assets.quality.bucketed_validation import bucket_columns
 from retina_assets.quality.validation import ValidationOutcome, validate_dataset
 

@@ -25,15 +25,14 @@ column ``as_of_date`` is not stored in the file: readers get it from the hive pa
 ``.../order_summary/as_of_date=YYYY-MM-DD/part-0.parquet``.
 """
 
-import dagster as dg
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
 import polars as pl
 import pyarrow as pa
 
-from retina_assets.clients.spec import ClientSpec
-from retina_assets.engines.choice import EngineConfig
-from retina_assets.engines.spark import SparkResource
-from retina_assets.quality.gate import require_passed_checks
-from retina_assets.storage.dataset_ref import DatasetRef
+from retina_assets.features.registry import Feature
 
 SCHEMA = pa.schema(
     [
@@ -58,12 +57,6 @@ INPUT_COLUMNS = (
     "customer_id", "order_id", "product_id", "quantity", "unit_price", "line_amount", "is_cancellation",
     "is_product", "order_ts",
 )  # fmt: skip
-
-
-def input_columns(orders: DatasetRef) -> list[str]:
-    """The :data:`INPUT_COLUMNS` that the validated version ``orders`` has (read from its footer)."""
-    present = set(orders.to_arrow_schema().names)
-    return [c for c in INPUT_COLUMNS if c in present]
 
 
 def summarize_orders(orders: pl.DataFrame) -> pl.DataFrame:
@@ -111,55 +104,71 @@ def summarize_orders(orders: pl.DataFrame) -> pl.DataFrame:
     return out.select(SCHEMA.names)
 
 
-def build_order_summary_asset(
-    client: ClientSpec,
-    orders_dataset: str,
-    partitions_def: dg.PartitionsDefinition,
-    automation: dg.AutomationCondition | None,
-) -> dg.AssetsDefinition:
-    """The ``order_summary`` feature asset of a client, fed by its validated orders."""
+def unattributed_lines(orders: pl.DataFrame) -> int:
+    """Order lines without a customer id (they cannot be attributed; reported as metadata)."""
+    return orders.filter(pl.col("customer_id").is_null()).height if orders.height else 0
 
-    @dg.asset(
-        key=[client.client, "order_summary"],
-        group_name=client.client,
-        partitions_def=partitions_def,
-        ins={"orders": dg.AssetIn(key=[client.client, f"validated_{orders_dataset}"])},
-        io_manager_key="lake_io_manager",
-        kinds={"parquet", "polars", "spark"} if client.engine == "spark" else {"parquet", "polars"},
-        automation_condition=automation,
-        description=(
-            "Per customer per day: orders, items, revenue, returns. Accumulated as a hive dataset: read "
-            f"`<lake>/features/{client.client}/order_summary/` to get every day with an `as_of_date` column."
-        ),
-        metadata={"retina/zone": "features", "retina/dataset": "order_summary"},
+
+def summarize_orders_spark(orders: Any, F: ModuleType) -> Any:  # noqa: N803 - pyspark's usual name
+    """:func:`summarize_orders` on a Spark DataFrame (classic or Spark Connect; ``F`` is the matching
+    ``pyspark.sql.functions`` module): the same rows, for the engine to collect and cast to :data:`SCHEMA`."""
+    cols = set(orders.columns)
+    if "is_cancellation" not in cols:
+        orders = orders.withColumn("is_cancellation", F.lit(False))
+    if "is_product" not in cols:
+        orders = orders.withColumn("is_product", F.lit(True))
+    if "line_amount" not in cols:
+        orders = orders.withColumn("line_amount", F.col("quantity") * F.col("unit_price"))
+    sale = ~F.col("is_cancellation") & F.col("is_product")
+    ret = F.col("is_cancellation") & F.col("is_product")
+
+    def total(cond: Any, col: str) -> Any:
+        return F.coalesce(F.sum(F.when(cond, F.col(col))), F.lit(0))
+
+    out = (
+        orders.filter(F.col("customer_id").isNotNull())
+        .groupBy("customer_id")
+        .agg(
+            F.countDistinct(F.when(sale, F.col("order_id"))).cast("long").alias("orders"),
+            total(sale, "quantity").cast("long").alias("items"),
+            total(sale, "line_amount").cast("double").alias("revenue"),
+            F.countDistinct(F.when(sale, F.col("product_id"))).cast("long").alias("distinct_products"),
+            F.countDistinct(F.when(F.col("is_cancellation"), F.col("order_id")))
+            .cast("long")
+            .alias("return_orders"),
+            (-total(ret, "quantity")).cast("long").alias("returned_items"),
+            (-total(ret, "line_amount")).cast("double").alias("refunds"),
+            total(~F.col("is_product"), "line_amount").cast("double").alias("non_product_amount"),
+            F.min("order_ts").alias("first_order_ts"),
+            F.max("order_ts").alias("last_order_ts"),
+        )
+        .withColumn("net_revenue", F.round(F.col("revenue") - F.col("refunds"), 6))
+        .withColumn("revenue", F.round("revenue", 6))
+        .withColumn("refunds", F.round("refunds", 6))
+        .withColumn("non_product_amount", F.round("non_product_amount", 6))
+        .orderBy("customer_id")
     )
-    def _order_summary(
-        context: dg.AssetExecutionContext, config: EngineConfig, orders: DatasetRef, spark: SparkResource
-    ) -> dg.Output[pa.Table]:
-        # never build on a validated version whose blocking quality checks failed (issue 4)
-        require_passed_checks(context, dg.AssetKey([client.client, f"validated_{orders_dataset}"]))
-        # engine switch (issue 6): same schema, path, metadata keys and version rules on both engines
-        engine = config.resolve(client)
-        if engine == "spark":
-            from retina_assets.features.order_summary_spark import summarize_orders_on_spark
+    return out.select(*SCHEMA.names)
 
-            summary, unattributed = summarize_orders_on_spark(spark.session(), orders.uri)
-            ran_on = spark.describe()
-        else:
-            frame = orders.to_polars(columns=input_columns(orders))
-            unattributed = frame.filter(pl.col("customer_id").is_null()).height if frame.height else 0
-            summary = summarize_orders(frame).to_arrow().cast(SCHEMA)
-            ran_on = "in-process (polars)"
-        context.log.info(
-            f"order_summary [{context.partition_key}] on {ran_on}: {summary.num_rows:,} customers"
-        )
-        return dg.Output(
-            summary,
-            metadata={
-                "order_lines_without_customer": dg.MetadataValue.int(unattributed),
-                "retina/engine": engine,
-                "retina/engine_detail": ran_on,
-            },
-        )
 
-    return _order_summary
+def _build(inputs: Mapping[str, pl.DataFrame]) -> tuple[pl.DataFrame, dict[str, Any]]:
+    orders = inputs["orders"]
+    return summarize_orders(orders), {"order_lines_without_customer": unattributed_lines(orders)}
+
+
+def _build_spark(inputs: Mapping[str, Any], F: ModuleType) -> tuple[Any, dict[str, Any]]:  # noqa: N803
+    orders = inputs["orders"]
+    unattributed = orders.filter(F.col("customer_id").isNull()).count()
+    return summarize_orders_spark(orders, F), {"order_lines_without_customer": int(unattributed)}
+
+
+ORDER_SUMMARY = Feature(
+    name="order_summary",
+    reads=("orders",),
+    schema=SCHEMA,
+    sort_by=("customer_id",),
+    description="Per customer per day: orders, items, revenue, returns (see the column table in the docs).",
+    build=_build,
+    build_spark=_build_spark,
+    columns={"orders": INPUT_COLUMNS},
+)

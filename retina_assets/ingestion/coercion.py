@@ -15,12 +15,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from retina_assets.clients.spec import ColumnSpec, DatasetSpec
-
-SOURCE_FILE = "_source_file"
-SOURCE_ROW = "_source_row"
-RAW_ERRORS = "_raw_errors"
-LINEAGE_COLUMNS = (SOURCE_FILE, SOURCE_ROW, RAW_ERRORS)
+from retina_assets.model.naming import LINEAGE_COLUMNS, RAW_ERRORS, SOURCE_FILE, SOURCE_ROW
+from retina_assets.model.spec import ColumnSpec, DatasetSpec
 
 DEFAULT_TIMESTAMP_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d",)

@@ -1,15 +1,22 @@
-"""Finding a client's drops in its landing location and deriving their ``as_of_date`` partition."""
+"""Finding a client's drops in its landing location and deriving their ``as_of_date`` partition.
+
+:func:`discover_drops` is the one discovery of drops: the drop sensor uses it to decide what to ingest and
+the raw stage (:func:`drops_for_partition`) to decide what to convert, so both agree on which files are
+drops, of which dataset and which day. A drop's arrival time (for ``as_of_date: {from: arrival}``) is its
+last-modified time as the backend lists it (local ``mtime``, S3 ``LastModified``, Azure ``last_modified``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import posixpath
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from retina_assets.clients.spec import DatasetSpec
+from retina_assets.model.naming import UnsafeNameError, check_partition_key
+from retina_assets.model.spec import ClientSpec, DatasetSpec
 from retina_assets.storage.filesystem import FileInfo, LakeFileSystem
-from retina_assets.storage.paths import check_partition_key
 
 
 @dataclass(frozen=True)
@@ -48,31 +55,53 @@ def as_of_date_for(name: str, spec: DatasetSpec, arrival: dt.datetime | None = N
     return check_partition_key(key)
 
 
-def _arrival(info: FileInfo) -> dt.datetime | None:
-    try:
-        return dt.datetime.fromtimestamp(float(info.token), dt.UTC)
-    except ValueError:
-        return None
+def arrival_time(info: FileInfo) -> dt.datetime | None:
+    """When a listed file arrived: its last-modified time (UTC), or ``None`` if the backend does not say."""
+    return dt.datetime.fromtimestamp(info.modified, dt.UTC) if info.modified is not None else None
 
 
-def find_drops(fs: LakeFileSystem, landing_uri: str, datasets: dict[str, DatasetSpec]) -> list[Drop]:
-    """All files in ``landing_uri`` (not recursive) that match one of the datasets, sorted by name.
+@dataclass
+class Discovery:
+    """The drops found in one listing (sorted by name) and the files that look like drops but are not
+    usable (URI -> problem: a name that matches a pattern but carries no valid date, or a date outside the
+    client's partitions). Files matching no pattern are neither."""
 
-    Hidden files (``.x``, ``_x``) and marker files are ignored; names that match no pattern are skipped.
-    """
-    drops: list[Drop] = []
-    for info in fs.list_files(landing_uri):
+    drops: list[Drop] = field(default_factory=list)
+    bad: dict[str, str] = field(default_factory=dict)
+
+
+def discover_drops(
+    listing: Iterable[FileInfo], client: ClientSpec, today: dt.date | None = None
+) -> Discovery:
+    """Classify every listed file as a drop of one of the client's datasets (the first whose pattern
+    matches), a bad file, or not a drop. One badly named file never holds up the others."""
+    found = Discovery()
+    for info in listing:
         name = posixpath.basename(info.uri)
-        for dataset, spec in datasets.items():
-            key = as_of_date_for(name, spec, _arrival(info))
-            if key is not None:
-                drops.append(Drop(info.uri, name, info.size, info.token, dataset, key))
+        for dataset, spec in client.datasets.items():
+            try:
+                key = as_of_date_for(name, spec, arrival_time(info))
+            except (DropNameError, UnsafeNameError) as exc:
+                found.bad[info.uri] = f"{info.uri}: {str(exc).removeprefix(f'{name}: ')}"
                 break
-    return sorted(drops, key=lambda d: d.name)
+            if key is None:
+                continue
+            if not client.has_partition(dt.date.fromisoformat(key), today):
+                found.bad[info.uri] = (
+                    f"{info.uri}: as_of_date {key} is not a partition of client {client.client} "
+                    f"(dates from {client.start_date} to before {client.end_date or 'today'})"
+                )
+            else:
+                found.drops.append(Drop(info.uri, name, info.size, info.token, dataset, key))
+            break
+    found.drops.sort(key=lambda d: d.name)
+    return found
 
 
 def drops_for_partition(
-    fs: LakeFileSystem, landing_uri: str, dataset: str, spec: DatasetSpec, partition: str
+    fs: LakeFileSystem, landing_uri: str, client: ClientSpec, dataset: str, partition: str
 ) -> list[Drop]:
-    """The drops of one dataset whose ``as_of_date`` is ``partition``."""
-    return [d for d in find_drops(fs, landing_uri, {dataset: spec}) if d.as_of_date == partition]
+    """The drops of one dataset whose ``as_of_date`` is ``partition`` (files of other days, other datasets
+    or with bad names are not this partition's business)."""
+    discovery = discover_drops(fs.list_files(landing_uri), client)
+    return [d for d in discovery.drops if d.dataset == dataset and d.as_of_date == partition]

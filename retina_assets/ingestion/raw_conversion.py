@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from retina_assets.clients.spec import DatasetSpec
 from retina_assets.ingestion.coercion import check_columns, coerce_batch, raw_schema
 from retina_assets.ingestion.landing import Drop
 from retina_assets.ingestion.readers import DropReadError, iter_drop_batches, read_header, sample_drop
+from retina_assets.model.spec import DatasetSpec
 from retina_assets.storage.filesystem import LakeFileSystem
 from retina_assets.storage.versioned_store import prefetch
 

@@ -21,8 +21,8 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from retina_assets.clients.spec import DatasetSpec, ReaderOptions
 from retina_assets.ingestion.transcoding import is_single_byte_ascii_superset, utf8_stream
+from retina_assets.model.spec import DatasetSpec, ReaderOptions
 
 BLOCK_BYTES = 16 << 20
 BATCH_ROWS = 256_000

@@ -20,7 +20,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,9 +28,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from retina_assets.clients.spec import DatasetSpec
+from retina_assets.model.contracts import KEYS
+from retina_assets.model.spec import DatasetSpec
 from retina_assets.quality.checks import CheckContext, OutcomeSummary
-from retina_assets.quality.contracts import KEYS
 from retina_assets.quality.validation import validate_dataset
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.filesystem import filesystem_for
@@ -104,13 +104,13 @@ def validate_in_buckets(
     ctx: CheckContext,
     bucket_rows: int | None = None,
     window_rows: int | None = None,
-    log: object = None,
+    log: Callable[[str], None] | None = None,
 ) -> BucketedValidation:
     """Validate the raw version ``raw`` bucket by bucket (see the module docstring for the guarantee), in
     buckets of about ``bucket_rows`` (default :data:`BUCKET_ROWS`) rows."""
     bucket_rows = bucket_rows or BUCKET_ROWS
     window_rows = window_rows or WINDOW_ROWS
-    say = getattr(log, "info", None) or (lambda _msg: None)
+    say = log or (lambda _msg: None)
     workdir = tempfile.mkdtemp(prefix="retina-validate-")
     try:
         fs = filesystem_for(raw.uri, raw.storage_options)

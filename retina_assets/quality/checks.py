@@ -1,12 +1,13 @@
-"""Asset checks reported by the validated assets, per partition, with per-client severity and thresholds.
+"""Quality checks of one validated partition, evaluated as plain data, with per-client severity and thresholds.
 
-Each check is declared on the asset itself (``check_specs``) so it runs per partition and shows in the UI
-beside the materialization. Policy per check comes from the client spec (``quality:`` of a dataset, see
-:class:`~retina_assets.clients.spec.QualityPolicy`):
+:func:`evaluate_checks` turns a validation outcome (or its :class:`OutcomeSummary`) and the partition's
+:class:`CheckContext` into one :class:`CheckResult` per enabled check; the Dagster layer reports them as asset
+checks on the validated asset (``retina_assets.defs.checks``), a notebook can print them. Policy per check
+comes from the client spec (``quality:`` of a dataset, see :class:`~retina_assets.model.spec.QualityPolicy`):
 
-* ``severity: error``: the check is *blocking*. A failure stops downstream features in the same run, and
-  :mod:`retina_assets.quality.gate` stops them in later runs too, until the partition is re-validated.
-* ``severity: warn``: reported only. ``severity: off``: the check is not declared at all.
+* ``severity: error``: the check is *blocking*. A failure stops downstream features in the same run and in
+  later runs, until the partition is re-validated.
+* ``severity: warn``: reported only. ``severity: off``: the check is not evaluated (nor declared) at all.
 
 =======================  ===============================  ===============================================
 check                    policy field (YAML)              passes when
@@ -25,15 +26,19 @@ referential_integrity    referential_integrity            orphan share of each f
 from __future__ import annotations
 
 import statistics
-import warnings
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
+from typing import Any
 
-import dagster as dg
+import pyarrow.compute as pc
 
-from retina_assets.clients.spec import CheckPolicy, DatasetSpec
-from retina_assets.quality.contracts import KEYS, REQUIRED
+from retina_assets.model.contracts import FOREIGN_KEYS, KEYS, REQUIRED
+from retina_assets.model.naming import RAW, VALIDATED
+from retina_assets.model.spec import CheckPolicy, ClientSpec, DatasetSpec
 from retina_assets.quality.validation import ValidationOutcome, key_duplicates
+from retina_assets.storage.versioned_store import VersionedStore
+
+VOLUME_LOOKBACK = 7
 
 CHECKS = (
     "reconciliation",
@@ -87,23 +92,6 @@ def policy(spec: DatasetSpec, check: str) -> CheckPolicy:
     return getattr(spec.quality, _POLICY_FIELD.get(check, check))
 
 
-def drop_freshness_policy(spec: DatasetSpec) -> dg.FreshnessPolicy | None:
-    """The Dagster freshness policy of a dataset's raw asset, from the same ``freshness`` policy as the check.
-
-    The ``freshness`` check compares a partition with the previous one, so it only runs when a drop comes; the
-    policy covers the drop that never comes: the daemon marks the raw asset *warn* when nothing was landed
-    for ``threshold`` days (default 3) and *fail* one day later, and the UI shows it. ``None`` when the
-    client switched the check off.
-    """
-    pol = policy(spec, "freshness")
-    if pol.severity == "off":
-        return None
-    days = 3.0 if pol.threshold is None else float(pol.threshold)
-    return dg.FreshnessPolicy.time_window(
-        fail_window=timedelta(days=days + 1), warn_window=timedelta(days=days)
-    )
-
-
 def enabled_checks(spec: DatasetSpec, has_references: bool) -> list[str]:
     """The checks declared for a dataset: policy not ``off``; referential integrity only with references."""
     out = []
@@ -116,38 +104,59 @@ def enabled_checks(spec: DatasetSpec, has_references: bool) -> list[str]:
     return out
 
 
-def check_specs(
-    asset_key: dg.AssetKey,
-    spec: DatasetSpec,
-    has_references: bool,
-    partitions_def: dg.PartitionsDefinition | None = None,
-) -> list[dg.AssetCheckSpec]:
-    """The checks declared on a validated asset; ``error`` checks are blocking.
+@dataclass(frozen=True)
+class CheckResult:
+    """The result of one check on one partition: plain data (metadata values are JSON-able)."""
 
-    With ``partitions_def`` (the asset's), each evaluation is recorded for its partition, so the UI and
-    the instance show the check's status per ``as_of_date``, not only for the latest run.
-    """
-    specs = []
-    for name in enabled_checks(spec, has_references):
-        pol = policy(spec, name)
-        threshold = f" (threshold {pol.threshold:g})" if pol.threshold is not None else ""
-        with warnings.catch_warnings():
-            # partitioned checks are a Dagster preview (1.13); pinned dagster version, covered by tests
-            warnings.simplefilter("ignore", dg.PreviewWarning)
-            specs.append(
-                dg.AssetCheckSpec(
-                    name=name,
-                    asset=asset_key,
-                    description=f"{DESCRIPTIONS[name]}{threshold}; severity {pol.severity}",
-                    blocking=pol.severity == "error",
-                    partitions_def=partitions_def,
-                )
-            )
-    return specs
+    name: str
+    passed: bool
+    severity: str  # the client's policy: "error" (blocking) or "warn"
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == "error"
 
 
-def _severity(pol: CheckPolicy) -> dg.AssetCheckSeverity:
-    return dg.AssetCheckSeverity.ERROR if pol.severity == "error" else dg.AssetCheckSeverity.WARN
+def reference_datasets(client: ClientSpec, spec: DatasetSpec) -> dict[str, str]:
+    """Foreign-key column -> the client's dataset that holds the referenced keys (only those it sends)."""
+    out = {}
+    for column, canonical in FOREIGN_KEYS.get(spec.canonical, {}).items():
+        names = client.datasets_for(canonical)
+        if names:
+            out[column] = names[0]
+    return out
+
+
+def check_context(
+    store: VersionedStore, client: ClientSpec, dataset: str, spec: DatasetSpec, partition: str
+) -> CheckContext:
+    """Look up, in the lake's version records, what the checks compare a partition with: the row counts of
+    the previous raw partitions, the previous partition, and the keys of referenced datasets."""
+    earlier = [p for p in store.partitions(RAW, client.client, dataset) if p < partition]
+    counts = []
+    for key in earlier[-VOLUME_LOOKBACK:]:
+        current = store.current(RAW, client.client, dataset, key)
+        if current is not None:
+            counts.append(current.row_count)
+    references = []
+    # the referenced key column has the foreign key's name (customers.customer_id, products.product_id)
+    for column, ref_dataset in reference_datasets(client, spec).items():
+        parts = [p for p in store.partitions(VALIDATED, client.client, ref_dataset) if p <= partition]
+        if not parts:
+            references.append(Reference(column, ref_dataset, None))
+            continue
+        current = store.current(VALIDATED, client.client, ref_dataset, parts[-1])
+        assert current is not None
+        table = store.read_table(current.path, columns=[column])
+        keys = frozenset(str(v) for v in pc.unique(table.column(column)).to_pylist() if v is not None)
+        references.append(Reference(column, ref_dataset, parts[-1], keys))
+    return CheckContext(
+        partition=partition,
+        previous_row_counts=counts,
+        previous_partition=earlier[-1] if earlier else None,
+        references=references,
+    )
 
 
 @dataclass
@@ -243,11 +252,8 @@ class OutcomeSummary:
 
 
 def evaluate_checks(
-    asset_key: dg.AssetKey,
-    spec: DatasetSpec,
-    outcome: ValidationOutcome | OutcomeSummary,
-    ctx: CheckContext,
-) -> list[dg.AssetCheckResult]:
+    spec: DatasetSpec, outcome: ValidationOutcome | OutcomeSummary, ctx: CheckContext
+) -> list[CheckResult]:
     """Evaluate every enabled check on one partition's validation outcome (see the module table)."""
     summary = outcome if isinstance(outcome, OutcomeSummary) else OutcomeSummary.of(outcome, spec, ctx)
     results: dict[str, tuple[bool, dict]] = {}
@@ -261,7 +267,7 @@ def evaluate_checks(
     )
     results["schema"] = (
         not summary.schema_errors,
-        {"errors": dg.MetadataValue.json(summary.schema_errors), "dropped_columns": summary.dropped_columns},
+        {"errors": (summary.schema_errors), "dropped_columns": summary.dropped_columns},
     )
     threshold = _threshold(spec, "reject_fraction", 0.0)
     results["reject_fraction"] = (
@@ -270,13 +276,13 @@ def evaluate_checks(
             "reject_fraction": round(summary.reject_fraction, 6),
             "threshold": threshold,
             "rejected_rows": summary.rejected_rows,
-            "rules": dg.MetadataValue.json(summary.rule_counts),
+            "rules": (summary.rule_counts),
         },
     )
     dupes = summary.key_duplicates
     results["key_unique"] = (
         dupes == 0,
-        {"duplicate_keys": dupes, "key": dg.MetadataValue.json(KEYS[spec.canonical])},
+        {"duplicate_keys": dupes, "key": (KEYS[spec.canonical])},
     )
     results["null_rate"] = _null_rate(summary, spec)
     results["volume"] = _volume(summary.raw_rows, spec, ctx)
@@ -286,21 +292,13 @@ def evaluate_checks(
     for name in enabled_checks(spec, bool(ctx.references)):
         pol = policy(spec, name)
         passed, meta = results[name]
-        out.append(
-            dg.AssetCheckResult(
-                asset_key=asset_key,
-                check_name=name,
-                passed=bool(passed),
-                severity=_severity(pol),
-                metadata={"severity_policy": pol.severity, **meta},
-            )
-        )
+        out.append(CheckResult(name, bool(passed), pol.severity, {"severity_policy": pol.severity, **meta}))
     return out
 
 
-def failed_blocking(spec: DatasetSpec, results: list[dg.AssetCheckResult]) -> list[str]:
+def failed_blocking(results: list[CheckResult]) -> list[str]:
     """Names of the blocking (``error``) checks that failed."""
-    return [r.check_name for r in results if not r.passed and policy(spec, r.check_name).severity == "error"]  # type: ignore[arg-type]
+    return [r.name for r in results if r.blocking and not r.passed]
 
 
 def _threshold(spec: DatasetSpec, check: str, default: float) -> float:
@@ -318,9 +316,9 @@ def _null_rate(summary: OutcomeSummary, spec: DatasetSpec) -> tuple[bool, dict]:
     limits = {col: float(pol.columns.get(col, default)) for col in rates}
     over = {col: rate for col, rate in rates.items() if rate > limits[col]}
     return not over, {
-        "null_rates": dg.MetadataValue.json(rates),
-        "limits": dg.MetadataValue.json(limits),
-        "over_limit": dg.MetadataValue.json(over),
+        "null_rates": (rates),
+        "limits": (limits),
+        "over_limit": (over),
     }
 
 
@@ -332,7 +330,7 @@ def _volume(raw_rows: int, spec: DatasetSpec, ctx: CheckContext) -> tuple[bool, 
     return raw_rows >= factor * median, {
         "raw_rows": raw_rows,
         "median_previous": float(median),
-        "previous_row_counts": dg.MetadataValue.json(ctx.previous_row_counts),
+        "previous_row_counts": (ctx.previous_row_counts),
         "threshold": factor,
         "fraction_of_usual": round(raw_rows / median, 4) if median else None,
     }
@@ -378,4 +376,4 @@ def _referential_integrity(
             "orphan_fraction": round(fraction, 6),
             "examples": stats.examples,
         }
-    return passed, {"references": dg.MetadataValue.json(details), "threshold": limit}
+    return passed, {"references": (details), "threshold": limit}

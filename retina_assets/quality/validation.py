@@ -27,12 +27,9 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from retina_assets.clients.spec import DatasetSpec
-from retina_assets.ingestion.coercion import RAW_ERRORS, SOURCE_FILE, SOURCE_ROW
-from retina_assets.quality.contracts import KEYS, REQUIRED, as_checked_pandas, contract_for, restore_types
-
-REJECT_RULES = "_reject_rules"
-REJECT_REASONS = "_reject_reasons"
+from retina_assets.model.contracts import KEYS, REQUIRED, as_checked_pandas, contract_for, restore_types
+from retina_assets.model.naming import RAW_ERRORS, REJECT_REASONS, REJECT_RULES, SOURCE_FILE, SOURCE_ROW
+from retina_assets.model.spec import DatasetSpec
 
 # rule codes of the dataset rules (the contract's own codes are listed by contracts.rule_codes)
 UNPARSEABLE = "unparseable_value"
@@ -219,7 +216,7 @@ def contract_failures(frame: Any, canonical: str) -> tuple[list[RowFailure], lis
     """Run the canonical contract lazily on a pandas or polars frame, with pandera on that engine.
 
     Returns the row-level failures by rule code (``<column>.<rule>``, see
-    :mod:`retina_assets.quality.contracts`) and the dataset-level failures (missing columns, wrong
+    :mod:`retina_assets.model.contracts`) and the dataset-level failures (missing columns, wrong
     types) as messages. A pandas frame must have the default 0..n-1 index.
     """
     engine = "pandas" if isinstance(frame, pd.DataFrame) else "polars"

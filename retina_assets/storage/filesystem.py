@@ -10,7 +10,7 @@ The lake needs only a handful of operations, and it needs two of them to be *ato
 * Nothing is ever written in place, so a crash leaves at most an orphan in ``.tmp``, never a half file.
 
 Credentials are never written in code. Under Dagster they come from the
-:class:`~retina_assets.storage.credentials.StorageCredentials` resource (``EnvVar`` fields) as
+:class:`~retina_assets.defs.resources.StorageCredentials` resource (``EnvVar`` fields) as
 ``storage_options``; without options (the :mod:`retina_assets.lake` API, scripts) s3fs reads
 ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` (and ``AWS_ENDPOINT_URL`` or ``RETINA_S3_ENDPOINT_URL`` for
 S3-compatible servers) and adlfs ``AZURE_STORAGE_CONNECTION_STRING`` or ``AZURE_STORAGE_ACCOUNT_NAME``/
@@ -244,7 +244,7 @@ AZURE_SCHEMES = ("abfs", "abfss", "az")
 
 # Credential and endpoint settings -> the environment variables they are read from (first one set wins).
 # Outside Dagster they are read here; under Dagster the same variables are the EnvVar fields of
-# :class:`~retina_assets.storage.credentials.StorageCredentials`. Both map them to options the same way.
+# :class:`~retina_assets.defs.resources.StorageCredentials`. Both map them to options the same way.
 CREDENTIAL_ENV_VARS: dict[str, tuple[str, ...]] = {
     "aws_access_key_id": ("AWS_ACCESS_KEY_ID",),
     "aws_secret_access_key": ("AWS_SECRET_ACCESS_KEY",),

@@ -9,49 +9,13 @@ Layout (``<lake>`` is ``RETINA_LAKE_URI``)::
     <lake>/_versions/features/<client>/<feature>/as_of_date=.../<sha256>.parquet immutable feature versions
     <lake>/_manifests/<zone>/<client>/<dataset>/as_of_date=.../<ts>-<sha256>.json version records
 
-Client, dataset and partition names are checked against a strict pattern before they reach a path, so a
-hostile name such as ``../etc`` or ``a|b`` is refused with a clear error instead of escaping the lake.
+Client, dataset and partition names are checked (:mod:`retina_assets.model.naming`) before they reach a path,
+so a hostile name such as ``../etc`` or ``a|b`` is refused with a clear error instead of escaping the lake.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-
-ZONES = ("raw", "validated", "rejected", "features")
-PARTITION_COLUMN = "as_of_date"
-
-_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-
-
-class UnsafeNameError(ValueError):
-    """A client, dataset or partition name that must not become part of a path."""
-
-
-def check_name(kind: str, value: str) -> str:
-    """Return ``value`` if it is a safe lower-case identifier, else raise :class:`UnsafeNameError`.
-
-    Safe means: starts with a letter, only ``a-z``, ``0-9`` and ``_``, at most 63 characters. That keeps
-    names valid as Dagster asset-key parts, dynamic partition keys (no ``|``) and path segments (no ``/``,
-    ``..`` or ``\\``).
-    """
-    if not isinstance(value, str) or not _NAME_RE.match(value):
-        raise UnsafeNameError(
-            f"{kind} name {value!r} is not allowed: use lower-case letters, digits and '_', "
-            "starting with a letter (at most 63 characters)"
-        )
-    return value
-
-
-def check_partition_key(value: str) -> str:
-    """Return ``value`` if it is a real calendar date ``YYYY-MM-DD``, else raise :class:`UnsafeNameError`."""
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise UnsafeNameError(f"partition key {value!r} is not a date of the form YYYY-MM-DD")
-    try:
-        dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise UnsafeNameError(f"partition key {value!r} is not a valid date: {exc}") from None
-    return value
+from retina_assets.model.naming import PARTITION_COLUMN, ZONES, check_name, check_partition_key
 
 
 def join(base: str, *parts: str) -> str:

@@ -23,13 +23,14 @@ import json
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from retina_assets.model.naming import PARTITION_COLUMN, SOURCE_ROW
 from retina_assets.storage import paths
 from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for, sha256_file
 
@@ -65,6 +66,23 @@ class DatasetVersion:
     def from_record(cls, record: Mapping[str, Any]) -> DatasetVersion:
         known = {f for f in cls.__dataclass_fields__ if f != "deduplicated"}
         return cls(**{k: v for k, v in record.items() if k in known})
+
+
+@dataclass
+class RecordBatchStream:
+    """An output too large to hold in memory: a schema and an iterator of batches, written as streamed.
+
+    ``input_paths`` are the sources the batches came from (e.g. the landing files of a drop) and
+    ``metadata`` describes the output (JSON-able values); ``after_write`` adds what is known only once
+    every batch was consumed.
+    """
+
+    schema: pa.Schema
+    batches: Iterable[pa.RecordBatch]
+    input_paths: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    table_layout: bool = False  # write as the same rows in one Table would be (see VersionedStore.write)
+    after_write: Callable[[], dict[str, Any]] | None = None  # metadata known only once streamed
 
 
 def _clean_schema(schema: pa.Schema) -> pa.Schema:
@@ -192,7 +210,7 @@ class VersionedStore:
         keys = set()
         for info in self.fs.list_files(root, recursive=True):
             for part in info.uri.split("/"):
-                if part.startswith(f"{paths.PARTITION_COLUMN}="):
+                if part.startswith(f"{PARTITION_COLUMN}="):
                     keys.add(part.split("=", 1)[1])
         return sorted(keys)
 
@@ -265,7 +283,7 @@ def prefetch(source: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.Re
 # Integer columns that count up row by row (the drop line number kept for lineage): dictionary encoding only
 # costs time and space; delta encoding stores them in a few bytes per page (5M rows: 5 MB and 0.15 s with
 # plain + zstd, 26 KB and 0.05 s with DELTA_BINARY_PACKED).
-_SEQUENTIAL_INTEGERS = frozenset({"_source_row"})
+_SEQUENTIAL_INTEGERS = frozenset({SOURCE_ROW})
 
 
 def _encoding_options(schema: pa.Schema) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """One sensor per client: notices complete new drops in its landing location and starts ingestion runs.
 
 The landing location is a local folder, ``s3://bucket/prefix`` or ``abfs://container/prefix``
-(:class:`~retina_assets.ingestion.raw_assets.LandingResource`); every tick lists it afresh.
+(:class:`~retina_assets.defs.resources.LandingResource`); every tick lists it afresh, and which files are drops
+(of which dataset and day) is decided by the same discovery the raw step uses
+(:func:`~retina_assets.ingestion.landing.discover_drops`).
 
 Behaviour:
 
@@ -19,25 +21,27 @@ Behaviour:
   the hash of each listed file by size and change token (``hashed``), so an unchanged file is not read
   again on every tick.
 * **One run per drop** materializes ``raw_<dataset>`` -> ``validated_<dataset>``/``rejected_<dataset>`` ->
-  the features built from that dataset, for the drop's ``as_of_date`` partition.
+  the features that read that dataset (as each feature's registration declares), for the drop's
+  ``as_of_date`` partition.
+
+A second sensor, ``retina_spec_errors``, exists only when a client spec failed to load: it shows the problems
+in the UI (never starts runs).
 """
 
-import datetime as dt
 import hashlib
 import json
 import os
-import posixpath
 import time
-from collections.abc import Iterable
 from typing import Any
 
 import dagster as dg
 
-from retina_assets.clients.spec import ClientSpec
-from retina_assets.ingestion.landing import Drop, DropNameError, as_of_date_for
-from retina_assets.ingestion.raw_assets import LandingResource
-from retina_assets.storage.filesystem import FileInfo
-from retina_assets.storage.paths import UnsafeNameError
+from retina_assets.defs.resources import LandingResource
+from retina_assets.features import FEATURES
+from retina_assets.ingestion.landing import discover_drops
+from retina_assets.model.naming import FEATURES as FEATURES_ZONE
+from retina_assets.model.naming import PREFIXED_ZONES, DatasetName
+from retina_assets.model.spec import ClientSpec, SpecError
 
 MAX_SEEN = 50_000
 CURSOR_VERSION = 2
@@ -59,13 +63,16 @@ def _sha256(fs: Any, uri: str) -> str:
 
 def dataset_asset_keys(client: ClientSpec, dataset: str) -> list[dg.AssetKey]:
     """The assets one drop of ``dataset`` rebuilds: its raw, validated and rejected assets, and the client's
-    features when they are fed by this dataset (so a client sending several datasets on different days
-    never runs an asset whose drop did not arrive)."""
-    keys = [dg.AssetKey([client.client, f"{zone}_{dataset}"]) for zone in ("raw", "validated", "rejected")]
-    orders = [name for name, d in client.datasets.items() if d.canonical == "orders"]
-    if orders and orders[0] == dataset:
-        keys += [dg.AssetKey([client.client, feature]) for feature in client.features]
-    return keys
+    features that read its canonical dataset (so a client sending several datasets on different days never
+    runs an asset whose drop did not arrive)."""
+    names = [DatasetName(zone, client.client, dataset) for zone in PREFIXED_ZONES]
+    canonical = client.datasets[dataset].canonical
+    for feature in client.features:
+        reads = FEATURES[feature].reads
+        # a feature reads the client's first dataset of each canonical kind (see defs.features)
+        if canonical in reads and client.datasets_for(canonical)[0] == dataset:
+            names.append(DatasetName(FEATURES_ZONE, client.client, feature))
+    return [dg.AssetKey(name.path) for name in names]
 
 
 def load_cursor(cursor: str | None) -> dict[str, Any]:
@@ -81,38 +88,6 @@ def load_cursor(cursor: str | None) -> dict[str, Any]:
         "hashed": dict(state.get("hashed", {})),
         "bad": set(state.get("bad", [])),
     }
-
-
-def classify(listing: Iterable[FileInfo], client: ClientSpec) -> tuple[list[Drop], dict[str, str]]:
-    """The listed files that are drops of one of the client's datasets (sorted by name), and the files
-    whose name matches a pattern but carries no valid date, or a date outside the client's partitions
-    (URI -> problem). One badly named file never holds up the others; files matching no pattern are
-    ignored."""
-    from retina_assets.clients.graph import partitions_for  # the graph module imports this one
-
-    partitions_def = partitions_for(client)
-    drops: list[Drop] = []
-    bad: dict[str, str] = {}
-    for info in listing:
-        name = posixpath.basename(info.uri)
-        arrival = dt.datetime.fromtimestamp(info.modified, dt.UTC) if info.modified is not None else None
-        for dataset, spec in client.datasets.items():
-            try:
-                key = as_of_date_for(name, spec, arrival)
-            except (DropNameError, UnsafeNameError) as exc:
-                problem = str(exc).removeprefix(f"{name}: ")
-                bad[info.uri] = f"{info.uri}: {problem}"
-                break
-            if key is not None and not partitions_def.has_partition_key(key):
-                bad[info.uri] = (
-                    f"{info.uri}: as_of_date {key} is not a partition of client {client.client} "
-                    f"(dates from {client.start_date} to before {client.end_date or 'today'})"
-                )
-                break
-            if key is not None:
-                drops.append(Drop(info.uri, name, info.size, info.token, dataset, key))
-                break
-    return sorted(drops, key=lambda d: d.name), bad
 
 
 def default_interval_seconds() -> int:
@@ -154,7 +129,8 @@ def build_drop_sensor(
         landing_uri = landing.client_uri(client)
         listing = {info.uri: info for info in fs.list_files(landing_uri)}
         names = {uri.rsplit("/", 1)[-1] for uri in listing}
-        drops, bad_names = classify(listing.values(), client)
+        discovery = discover_drops(listing.values(), client)
+        drops, bad_names = discovery.drops, discovery.bad
         for uri, problem in bad_names.items():
             if uri not in state["bad"]:
                 context.log.error(f"not ingested: {problem}")
@@ -228,3 +204,18 @@ def build_drop_sensor(
         return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return _sensor
+
+
+def spec_errors_sensor(errors: list[SpecError]) -> dg.SensorDefinition:
+    """A sensor that only exists to make spec errors visible in the UI (it never starts runs)."""
+    text = "\n".join(f"- {e}" for e in errors)
+
+    @dg.sensor(
+        name="retina_spec_errors",
+        description=f"{len(errors)} client spec problem(s); these clients are not loaded:\n{text}",
+        minimum_interval_seconds=3600,
+    )
+    def _spec_errors(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        return dg.SkipReason(f"client spec problems:\n{text}")
+
+    return _spec_errors

@@ -13,19 +13,29 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from retina_assets.storage.paths import UnsafeNameError, check_name
+from retina_assets.model.contracts import REQUIRED, rule_codes
+from retina_assets.model.naming import Canonical, UnsafeNameError, check_name
 
+Engine = Literal["pandas", "spark"]
+ENGINES: tuple[str, ...] = get_args(Engine)
 ColumnType = Literal["string", "int64", "int32", "float64", "bool", "date", "timestamp", "decimal"]
 DropFormat = Literal["csv", "tsv", "json", "jsonl", "parquet", "xlsx", "fixed_width"]
-CANONICAL_DATASETS = ("orders", "customers", "products")
 
 
 class _Strict(BaseModel):
@@ -166,7 +176,7 @@ class QualityPolicy(_Strict):
 class DatasetSpec(_Strict):
     """One dataset a client sends."""
 
-    canonical: Literal["orders", "customers", "products"]
+    canonical: Canonical
     pattern: str
     format: DropFormat = "csv"
     as_of_date: AsOfDateRule = AsOfDateRule()
@@ -203,8 +213,6 @@ class DatasetSpec(_Strict):
 
     @model_validator(mode="after")
     def _known_quality_rules(self) -> DatasetSpec:
-        from retina_assets.quality.contracts import rule_codes
-
         rules = self.quality.rules
         unknown = [c for c in rules.get("relax", []) if c not in rule_codes(self.canonical)]
         if unknown:
@@ -236,8 +244,6 @@ class DatasetSpec(_Strict):
 
     @model_validator(mode="after")
     def _canonical_columns_mapped(self) -> DatasetSpec:
-        from retina_assets.quality.contracts import REQUIRED
-
         mapped = {self.canonical_name(c) for c in self.columns}
         missing = [c for c in REQUIRED.get(self.canonical, []) if c not in mapped]
         if missing:
@@ -268,10 +274,10 @@ class ClientSpec(_Strict):
     landing: str | None = None  # URI or path; default: <RETINA_LANDING_URI>/<client>
     start_date: dt.date
     end_date: dt.date | None = None
-    engine: Literal["pandas", "spark"] = "pandas"
+    engine: Engine = "pandas"
     completeness: CompletenessRule = CompletenessRule()
     datasets: Annotated[dict[str, DatasetSpec], Field(min_length=1)]
-    features: list[Literal["order_summary"]] = Field(default_factory=list)
+    features: list[str] = Field(default_factory=list)  # registered features (retina_assets.features)
 
     @field_validator("client")
     @classmethod
@@ -299,20 +305,50 @@ class ClientSpec(_Strict):
             check_name("dataset", name)
         return value
 
+    @field_validator("features")
+    @classmethod
+    def _known_features(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        for name in value:
+            check_name("feature", name)
+        catalog: FeatureCatalog | None = (info.context or {}).get("features")
+        unknown = [name for name in value if catalog is not None and name not in catalog]
+        if unknown:
+            raise ValueError(f"unknown feature(s) {unknown}; registered features are {sorted(catalog or {})}")
+        return value
+
     @model_validator(mode="after")
-    def _features_have_inputs(self) -> ClientSpec:
-        if "order_summary" in self.features and not any(
-            d.canonical == "orders" for d in self.datasets.values()
-        ):
-            raise ValueError("feature 'order_summary' needs a dataset with canonical: orders")
+    def _features_have_inputs(self, info: ValidationInfo) -> ClientSpec:
+        catalog: FeatureCatalog = (info.context or {}).get("features") or {}
+        for feature in self.features:
+            missing = [c for c in catalog.get(feature, ()) if not self.datasets_for(c)]
+            if missing:
+                raise ValueError(
+                    f"feature {feature!r} reads {list(catalog[feature])}: it needs a dataset with "
+                    f"canonical: {missing[0]}"
+                )
         if self.end_date and self.end_date <= self.start_date:
             raise ValueError("end_date must be after start_date")
         return self
+
+    def datasets_for(self, canonical: str) -> list[str]:
+        """The client's datasets of one canonical kind (e.g. its ``orders`` datasets), in spec order."""
+        return [name for name, d in self.datasets.items() if d.canonical == canonical]
+
+    def has_partition(self, as_of_date: dt.date, today: dt.date | None = None) -> bool:
+        """Whether ``as_of_date`` is one of the client's daily partitions: from ``start_date`` up to (not
+        including) ``end_date``, and only days that are over (UTC): today's partition exists from tomorrow on."""
+        today = today or dt.datetime.now(dt.UTC).date()
+        end = min(self.end_date, today) if self.end_date else today
+        return self.start_date <= as_of_date < end
 
     def landing_uri(self, landing_root: str) -> str:
         if self.landing and ("://" in self.landing or self.landing.startswith("/")):
             return self.landing.rstrip("/")
         return f"{landing_root.rstrip('/')}/{self.landing or self.client}"
+
+
+# feature name -> the canonical datasets it reads (see retina_assets.features.registry)
+FeatureCatalog = Mapping[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -376,11 +412,13 @@ def _pydantic_problem(err: Any) -> str:
     return msg
 
 
-def load_client_spec(path: Path) -> ClientSpec:
+def load_client_spec(path: Path, features: FeatureCatalog | None = None) -> ClientSpec:
     """Load and validate one spec file, raising :class:`SpecLoadError` with every problem found.
 
     Each :class:`SpecError` names the file, the dotted field path (e.g. ``datasets.orders.reader.delimiter``)
-    and the problem, including the offending value where that helps.
+    and the problem, including the offending value where that helps. ``features`` (name -> canonical
+    datasets read) is the catalog that ``features:`` is checked against; without it feature names are only
+    checked to be safe names (:func:`retina_assets.catalog.load_clients` always passes the registered ones).
     """
     name = str(path)
     try:
@@ -392,7 +430,7 @@ def load_client_spec(path: Path) -> ClientSpec:
     if not isinstance(raw, dict):
         raise SpecLoadError([SpecError(name, "<file>", "expected a mapping at the top level")])
     try:
-        spec = ClientSpec.model_validate(raw)
+        spec = ClientSpec.model_validate(raw, context={"features": features})
     except ValidationError as exc:
         errors = [
             SpecError(name, ".".join(str(p) for p in err["loc"]) or "<root>", _pydantic_problem(err))
@@ -408,7 +446,9 @@ def load_client_spec(path: Path) -> ClientSpec:
     return spec
 
 
-def load_client_specs(clients_dir: str | Path) -> tuple[list[ClientSpec], list[SpecError]]:
+def load_client_specs(
+    clients_dir: str | Path, features: FeatureCatalog | None = None
+) -> tuple[list[ClientSpec], list[SpecError]]:
     """Load every ``*.yaml``/``*.yml`` in ``clients_dir``; bad files are reported, not fatal.
 
     Guarantees: a file that fails to load never stops the others from loading; two files declaring the
@@ -423,7 +463,7 @@ def load_client_specs(clients_dir: str | Path) -> tuple[list[ClientSpec], list[S
     seen: dict[str, Path] = {}
     for path in files:
         try:
-            spec = load_client_spec(path)
+            spec = load_client_spec(path, features)
         except SpecLoadError as exc:
             errors.extend(exc.errors)
             continue

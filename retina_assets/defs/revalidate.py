@@ -8,7 +8,7 @@ so a partition that was blocked can be released. Identical results are deduplica
 
 Usage (records the run in the Dagster instance at ``$DAGSTER_HOME``, visible in the UI)::
 
-    python -m retina_assets.quality.revalidate --client demo --dataset orders --partition 2010-12-01
+    python -m retina_assets.defs.revalidate --client demo --dataset orders --partition 2010-12-01
 
 The same is available in the UI as the job ``<client>_revalidate`` (pick the partition), or
 ``dagster asset materialize -m retina_assets.definitions --select 'demo/validated_orders,demo/rejected_orders'
@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
+from retina_assets.defs.definitions import build_definitions
+from retina_assets.defs.gate import failed_blocking_checks
+from retina_assets.model.naming import RAW, REJECTED, SOURCE_FILE, SOURCE_ROW, VALIDATED, DatasetName
 from retina_assets.settings import LakeSettings
 from retina_assets.storage.versioned_store import DatasetVersion, VersionedStore
 
@@ -71,7 +74,7 @@ class Revalidation:
 def _row_ids(store: VersionedStore, version: DatasetVersion | None) -> set[tuple[str, int]]:
     if version is None:
         return set()
-    table = store.read_table(version.path, columns=["_source_file", "_source_row"])
+    table = store.read_table(version.path, columns=[SOURCE_FILE, SOURCE_ROW])
     return set(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
 
 
@@ -83,25 +86,26 @@ def revalidate(
     settings: LakeSettings | None = None,
 ) -> Revalidation:
     """Materialize the validated/rejected assets of one partition again; see the module docstring."""
-    from retina_assets.definitions import build_definitions
-    from retina_assets.quality.gate import failed_blocking_checks
-
     settings = settings or LakeSettings.from_env()
     defs = build_definitions(settings)
-    valid_key = dg.AssetKey([client, f"validated_{dataset}"])
-    rejected_key = dg.AssetKey([client, f"rejected_{dataset}"])
+    valid_key = dg.AssetKey(DatasetName(VALIDATED, client, dataset).path)
+    rejected_key = dg.AssetKey(DatasetName(REJECTED, client, dataset).path)
     graph = defs.resolve_asset_graph()
     if not graph.has(valid_key):
-        known = sorted(k.to_user_string() for k in graph.get_all_asset_keys() if "validated_" in k.path[-1])
+        known = sorted(
+            k.to_user_string()
+            for k in graph.get_all_asset_keys()
+            if DatasetName.parse(k.path).zone == VALIDATED
+        )
         raise RevalidationError(f"no asset {valid_key.to_user_string()}; validated assets are {known}")
     store = VersionedStore(settings.lake_uri)
-    if store.current("raw", client, dataset, partition) is None:
+    if store.current(RAW, client, dataset, partition) is None:
         raise RevalidationError(
             f"{client}/raw_{dataset} has no version for {partition}: nothing to re-validate (land it first)"
         )
     before = (
-        store.current("validated", client, dataset, partition),
-        store.current("rejected", client, dataset, partition),
+        store.current(VALIDATED, client, dataset, partition),
+        store.current(REJECTED, client, dataset, partition),
     )
     result = dg.materialize(
         [*defs.assets],  # type: ignore[list-item]
@@ -113,8 +117,8 @@ def revalidate(
         tags={"retina/revalidation": "true"},
     )
     after = (
-        store.current("validated", client, dataset, partition),
-        store.current("rejected", client, dataset, partition),
+        store.current(VALIDATED, client, dataset, partition),
+        store.current(REJECTED, client, dataset, partition),
     )
     old_rejected, new_rejected = _row_ids(store, before[1]), _row_ids(store, after[1])
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}

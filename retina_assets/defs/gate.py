@@ -6,7 +6,7 @@ check fails. So the validated asset records the names of its failed blocking che
 materialization (``failed_blocking_checks``), and every feature built on it calls
 :func:`require_passed_checks` first. It reads the *same* materialization the IO manager will load (the
 latest of that partition), so a feature never builds from a version whose blocking checks failed; after a
-fix and a re-validation (``python -m retina_assets.quality.revalidate``) the new version passes and the
+fix and a re-validation (``python -m retina_assets.defs.revalidate``) the new version passes and the
 feature builds again.
 
 For declarative automation, :func:`feature_automation_condition` combines ``eager()`` with
@@ -16,6 +16,9 @@ For declarative automation, :func:`feature_automation_condition` combines ``eage
 from __future__ import annotations
 
 import dagster as dg
+
+from retina_assets.defs.instance import latest_metadata
+from retina_assets.model.naming import DatasetName
 
 FAILED_BLOCKING = "failed_blocking_checks"
 
@@ -27,14 +30,7 @@ def feature_automation_condition() -> dg.AutomationCondition:
 
 def failed_blocking_checks(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> list[str]:
     """Blocking checks that failed on the latest materialization of ``key``/``partition`` ([] if none)."""
-    result = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
-    )
-    if not result.records:
-        return []
-    materialization = result.records[0].asset_materialization
-    entry = materialization.metadata.get(FAILED_BLOCKING) if materialization else None
-    return list(entry.value) if entry is not None else []  # type: ignore[arg-type]
+    return list(latest_metadata(instance, key, partition).get(FAILED_BLOCKING) or [])
 
 
 def require_passed_checks(context: dg.AssetExecutionContext, upstream: dg.AssetKey) -> None:
@@ -42,11 +38,12 @@ def require_passed_checks(context: dg.AssetExecutionContext, upstream: dg.AssetK
     partition = context.partition_key
     failed = failed_blocking_checks(context.instance, upstream, partition)
     if failed:
+        name = DatasetName.parse(upstream.path)
         raise dg.Failure(
             f"{upstream.to_user_string()} [{partition}] failed blocking quality check(s) {failed}: not "
             "building on it. Fix the drop or the client's quality policy, then re-validate with "
-            f"`python -m retina_assets.quality.revalidate --client {upstream.path[0]} --dataset "
-            f"{upstream.path[1].removeprefix('validated_')} --partition {partition}`.",
+            f"`python -m retina_assets.defs.revalidate --client {name.client} --dataset {name.dataset} "
+            f"--partition {partition}`.",
             metadata={"failed_blocking_checks": dg.MetadataValue.json(failed)},
             allow_retries=False,
         )

@@ -10,26 +10,28 @@ Contract (relied on by every stage and by users):
   that partition recorded in the Dagster event log, never "whatever is newest in the folder". Outside a
   Dagster run (no instance) it falls back to the lake's own version records.
 
-Asset keys follow the lake's naming contract, from which zone and dataset are derived:
-``[client, raw_<dataset>]``, ``[client, validated_<dataset>]``, ``[client, rejected_<dataset>]`` and
-``[client, <feature>]``.
+Asset keys follow the lake's naming contract (:class:`~retina_assets.model.naming.DatasetName`), from which
+zone, client and dataset are derived.
 """
 
 import dataclasses
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import dagster as dg
-import pyarrow as pa
 
-from retina_assets.storage.credentials import StorageCredentials
+from retina_assets.defs.instance import latest_materialization
+from retina_assets.defs.metadata import to_metadata
+from retina_assets.defs.resources import StorageCredentials
+from retina_assets.model.naming import DatasetName
 from retina_assets.storage.dataset_ref import DatasetRef
-from retina_assets.storage.versioned_store import DatasetVersion, VersionedStore, table_from_any
-
-_ZONE_PREFIXES = (("raw_", "raw"), ("validated_", "validated"), ("rejected_", "rejected"))
+from retina_assets.storage.versioned_store import (
+    DatasetVersion,
+    RecordBatchStream,
+    VersionedStore,
+    table_from_any,
+)
 
 # (run_id, step_key) -> input paths loaded by that step; load_input and handle_output of one step run in
 # one process, so this lets every output record the exact versions it was computed from.
@@ -37,31 +39,9 @@ _LOADED_INPUTS: dict[tuple[str, str], list[str]] = defaultdict(list)
 _LOADED_LOCK = threading.Lock()
 
 
-def zone_and_dataset(asset_key: dg.AssetKey) -> tuple[str, str, str]:
-    """``(zone, client, dataset)`` for an asset key of the lake's naming contract."""
-    if len(asset_key.path) != 2:
-        raise ValueError(f"asset key {asset_key.to_user_string()} is not of the form <client>/<name>")
-    client, name = asset_key.path
-    for prefix, zone in _ZONE_PREFIXES:
-        if name.startswith(prefix):
-            return zone, client, name[len(prefix) :]
-    return "features", client, name
-
-
-@dataclass
-class RecordBatchStream:
-    """An output too large to hold in memory: a schema and an iterator of batches, written as streamed.
-
-    ``input_paths`` are the sources the batches came from (e.g. the landing files of a drop) and
-    ``metadata`` is added to the materialization.
-    """
-
-    schema: pa.Schema
-    batches: Iterable[pa.RecordBatch]
-    input_paths: list[str] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    table_layout: bool = False  # write as the same rows in one Table would be (see VersionedStore.write)
-    after_write: Callable[[], dict[str, Any]] | None = None  # metadata known only once streamed
+def dataset_name(asset_key: dg.AssetKey) -> DatasetName:
+    """The lake dataset an asset key names (``[client, validated_orders]`` -> validated/client/orders)."""
+    return DatasetName.parse(asset_key.path)
 
 
 def version_metadata(version: DatasetVersion) -> dict[str, Any]:
@@ -84,6 +64,30 @@ def version_metadata(version: DatasetVersion) -> dict[str, Any]:
     return meta
 
 
+def write_output(
+    store: VersionedStore,
+    name: DatasetName,
+    partition: str,
+    obj: Any,
+    input_paths: list[str],
+    run_id: str | None,
+) -> tuple[DatasetVersion, dict[str, Any]]:
+    """Write one output (a table or frame, or a :class:`RecordBatchStream`) as a version of ``name``; returns
+    the version and the output's own metadata (plain values)."""
+    if isinstance(obj, RecordBatchStream):
+        version = store.write(
+            name.zone, name.client, name.dataset, partition, obj.batches, schema=obj.schema,
+            input_paths=[*obj.input_paths, *input_paths], run_id=run_id, table_layout=obj.table_layout,
+        )  # fmt: skip
+        after = obj.after_write() if obj.after_write is not None else {}
+        return version, {**obj.metadata, **after}
+    version = store.write(
+        name.zone, name.client, name.dataset, partition, table_from_any(obj), input_paths=input_paths,
+        run_id=run_id,
+    )  # fmt: skip
+    return version, {}
+
+
 class LakeIOManager(dg.ConfigurableIOManager):
     """Stores outputs as immutable versions in the lake at ``lake_uri`` (local path, s3:// or abfs://)."""
 
@@ -100,31 +104,17 @@ class LakeIOManager(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if obj is None:
             return
-        zone, client, dataset = zone_and_dataset(context.asset_key)
         partition = context.asset_partition_key
-        store = self._store()
         loaded = _pop_loaded(context.run_id, context.step_key)
-        extra: dict[str, Any] = {}
-        if isinstance(obj, RecordBatchStream):
-            inputs = [*obj.input_paths, *loaded]
-            extra = obj.metadata
-            version = store.write(
-                zone, client, dataset, partition, obj.batches, schema=obj.schema,
-                input_paths=inputs, run_id=context.run_id, table_layout=obj.table_layout,
-            )  # fmt: skip
-            if obj.after_write is not None:
-                extra = {**extra, **obj.after_write()}
-        else:
-            version = store.write(
-                zone, client, dataset, partition, table_from_any(obj), input_paths=loaded,
-                run_id=context.run_id,
-            )  # fmt: skip
+        version, extra = write_output(
+            self._store(), dataset_name(context.asset_key), partition, obj, loaded, context.run_id
+        )
         context.log.info(
             f"{context.asset_key.to_user_string()} [{partition}]: "
             + ("unchanged, reusing " if version.deduplicated else "wrote ")
             + f"{version.row_count:,} rows -> {version.path}"
         )
-        context.add_output_metadata({**version_metadata(version), **extra})
+        context.add_output_metadata({**version_metadata(version), **to_metadata(extra)})
 
     # --- input -------------------------------------------------------------------------------------
     def load_input(self, context: dg.InputContext) -> DatasetRef:
@@ -132,8 +122,8 @@ class LakeIOManager(dg.ConfigurableIOManager):
         partition = context.asset_partition_key
         ref = _ref_from_event_log(context, upstream_key, partition)
         if ref is None:
-            zone, client, dataset = zone_and_dataset(upstream_key)
-            current = self._store().current(zone, client, dataset, partition)
+            name = dataset_name(upstream_key)
+            current = self._store().current(name.zone, name.client, name.dataset, partition)
             if current is None:
                 raise dg.Failure(
                     f"{upstream_key.to_user_string()} has no materialization for partition {partition}: "
@@ -167,14 +157,8 @@ def _ref_from_event_log(context: dg.InputContext, key: dg.AssetKey, partition: s
         instance = context.instance
     except dg.DagsterInvariantViolationError:
         return None
-    result = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
-    )
-    if not result.records:
-        return None
-    materialization = result.records[0].asset_materialization
-    assert materialization is not None
-    meta = materialization.metadata
+    materialization = latest_materialization(instance, key, partition)
+    meta = materialization.metadata if materialization is not None else {}
     if "path" not in meta:
         return None
     rows = meta.get("row_count")

@@ -1,0 +1,29 @@
+"""What the Dagster instance knows about an asset partition: its latest materialization and what it recorded.
+
+The one query of "the latest materialization of this asset partition", used by the IO manager (which
+version to load), the gate (failed blocking checks) and the raw asset (the previous drop schema).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+
+def latest_materialization(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
+) -> dg.AssetMaterialization | None:
+    """The latest materialization of ``key`` for ``partition`` in the instance's event log, or ``None``."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records
+    return records[0].asset_materialization if records else None
+
+
+def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> dict[str, Any]:
+    """The metadata values (plain Python values) of :func:`latest_materialization`; ``{}`` if none."""
+    materialization = latest_materialization(instance, key, partition)
+    if materialization is None:
+        return {}
+    return {name: entry.value for name, entry in materialization.metadata.items()}

@@ -1,0 +1,109 @@
+"""Running a stage on the engine a client (or a run) chose: ``pandas`` (in-process) or ``spark``.
+
+These are the stage entry points the Dagster assets call, and the ones a notebook, a Spark job or a verify
+command calls without Dagster. Each takes exact input versions (:class:`DatasetRef`) and returns the outputs
+as data; writing them to the lake is the caller's (the IO manager's, or :class:`VersionedStore`'s).
+
+``spark`` is a zero-argument function returning a Spark session, called only when the Spark engine runs
+(default :func:`retina_assets.engines.spark.spark_session`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from retina_assets.engines.spark import spark_session
+from retina_assets.engines.spark_features import build_on_spark
+from retina_assets.engines.spark_validation import validate_on_spark
+from retina_assets.features.registry import Feature, build_in_process
+from retina_assets.model.spec import ENGINES, DatasetSpec
+from retina_assets.quality.bucketed_validation import BUCKET_ROWS, BucketedValidation, validate_in_buckets
+from retina_assets.quality.checks import CheckContext, OutcomeSummary
+from retina_assets.quality.validation import ValidationOutcome, validate_dataset
+from retina_assets.storage.dataset_ref import DatasetRef
+from retina_assets.storage.versioned_store import RecordBatchStream
+
+SessionFactory = Callable[[], Any]
+
+
+def check_engine(engine: str) -> str:
+    """``engine`` if it is one of :data:`~retina_assets.model.spec.ENGINES`, else a ``ValueError``."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; expected one of {list(ENGINES)}")
+    return engine
+
+
+@dataclass
+class ValidatedPartition:
+    """The outputs of validating one raw version: validated and rejected rows (frames, or streams for a
+    partition validated in buckets), the figures the checks need, and a :meth:`close` for working files."""
+
+    valid: Any
+    rejected: Any
+    summary: OutcomeSummary
+    bucketed: BucketedValidation | None = None
+
+    def close(self) -> None:
+        """Delete the working files of a bucketed validation (call once both outputs are written)."""
+        if self.bucketed is not None:
+            self.bucketed.close()
+
+
+def run_validation(
+    spec: DatasetSpec, raw: DatasetRef, engine: str = "pandas", spark: SessionFactory | None = None
+) -> ValidationOutcome:
+    """Validate a raw version in one piece, in-process or (``engine="spark"``) on Spark.
+
+    The Spark path runs the same :func:`validate_dataset` in Spark tasks, so rows, types, codes and reasons
+    are identical to in-process.
+    """
+    if check_engine(engine) == "spark":
+        return validate_on_spark((spark or spark_session)(), raw.uri, raw.to_arrow_schema(), spec)
+    return validate_dataset(raw.to_pandas(), spec)
+
+
+def validate_partition(
+    raw: DatasetRef,
+    spec: DatasetSpec,
+    ctx: CheckContext,
+    engine: str = "pandas",
+    spark: SessionFactory | None = None,
+    bucket_rows: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> ValidatedPartition:
+    """Validate one raw version into validated and rejected rows with the figures for its checks.
+
+    In-process, a version of more than ``bucket_rows`` (default :data:`BUCKET_ROWS`) rows is validated in key-hash buckets with bounded
+    memory and the same result (:mod:`retina_assets.quality.bucketed_validation`); its outputs are streams
+    in the whole-table layout, so they are stored as the same bytes.
+    """
+    bucket_rows = bucket_rows or BUCKET_ROWS
+    if check_engine(engine) == "pandas" and (raw.row_count or 0) > bucket_rows:
+        bucketed = validate_in_buckets(raw, spec, ctx, bucket_rows=bucket_rows, log=log)
+        return ValidatedPartition(
+            valid=RecordBatchStream(bucketed.valid_schema, bucketed.valid_batches(), table_layout=True),
+            rejected=RecordBatchStream(
+                bucketed.rejected_schema, bucketed.rejected_batches(), table_layout=True
+            ),
+            summary=bucketed.summary,
+            bucketed=bucketed,
+        )
+    outcome = run_validation(spec, raw, engine, spark)
+    return ValidatedPartition(outcome.valid, outcome.rejected, OutcomeSummary.of(outcome, spec, ctx))
+
+
+def build_feature(
+    feature: Feature,
+    inputs: Mapping[str, DatasetRef],
+    engine: str = "pandas",
+    spark: SessionFactory | None = None,
+) -> tuple[pa.Table, dict[str, Any]]:
+    """Build ``feature`` from exact input versions (canonical dataset -> version) on ``engine``: the rows
+    (cast to the feature's schema, sorted) and the builder's metadata; the same on both engines."""
+    if check_engine(engine) == "spark":
+        return build_on_spark(feature, (spark or spark_session)(), inputs)
+    return build_in_process(feature, inputs)

@@ -1,0 +1,79 @@
+"""What a feature is: the canonical datasets it reads, its output schema and its builders.
+
+A feature is declared once, as a :class:`Feature`, and listed in :data:`retina_assets.features.FEATURES`.
+That one registration is all the rest of the lake needs: a client spec may name it under ``features:``
+(checked against the registry, with the datasets it reads), the Dagster layer grows one partitioned asset
+per client from it (inputs = the client's validated datasets it reads), the drop sensor rebuilds it when one
+of those datasets gets a drop, and the Spark engine runs its Spark builder when the client asks for Spark.
+
+Builders are plain functions of dataframes, so they can be called from a notebook, a test or a Spark job
+without any orchestration:
+
+* ``build(inputs)``: in-process, ``inputs`` maps each canonical dataset read to a polars DataFrame of the
+  declared :attr:`Feature.columns` (those the version has); returns the feature rows and run metadata.
+* ``build_spark(inputs, F)``: the same on Spark DataFrames; ``F`` is the ``pyspark.sql.functions`` module
+  matching the frames (classic or Spark Connect), handed in by the engine.
+
+Both must return the same rows; the engine sorts them by :attr:`Feature.sort_by` and casts them to
+:attr:`Feature.schema`, so identical inputs give identical bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from retina_assets.storage.dataset_ref import DatasetRef
+
+# (rows, metadata) as a builder returns them
+BuiltFeature = tuple[Any, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One feature: what it reads, what it produces, and how (see the module docstring)."""
+
+    name: str
+    reads: tuple[str, ...]  # canonical datasets (validated zone), e.g. ("orders",)
+    schema: pa.Schema
+    sort_by: tuple[str, ...]
+    description: str
+    build: Callable[[Mapping[str, pl.DataFrame]], BuiltFeature]
+    build_spark: Callable[[Mapping[str, Any], ModuleType], BuiltFeature] | None = None
+    # canonical dataset -> the columns the builders use (only these are loaded); absent = every column
+    columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def input_columns(self, canonical: str, ref: DatasetRef) -> list[str] | None:
+        """The declared columns of ``canonical`` that the version ``ref`` has (from its footer), or ``None``
+        for every column."""
+        wanted = self.columns.get(canonical)
+        if wanted is None:
+            return None
+        present = set(ref.to_arrow_schema().names)
+        return [c for c in wanted if c in present]
+
+
+def build_in_process(feature: Feature, inputs: Mapping[str, DatasetRef]) -> tuple[pa.Table, dict[str, Any]]:
+    """Build ``feature`` in this process from exact input versions (canonical dataset -> version).
+
+    Returns the rows as Arrow (cast to the feature's schema, sorted by its ``sort_by``) and the builder's
+    metadata.
+    """
+    frames = {
+        canonical: _polars(ref.to_arrow(columns=feature.input_columns(canonical, ref)))
+        for canonical, ref in inputs.items()
+    }
+    rows, metadata = feature.build(frames)
+    table = rows.to_arrow().select(feature.schema.names).cast(feature.schema)
+    return table.sort_by([(c, "ascending") for c in feature.sort_by]), metadata
+
+
+def _polars(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame

@@ -1,1 +1,0 @@
-"""Sensors: start runs when complete new client drops land."""
