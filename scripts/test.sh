@@ -10,6 +10,9 @@ echo "==> ruff"
 .venv/bin/ruff check retina_assets retina_assets_tests benchmarks
 .venv/bin/ruff format --check retina_assets retina_assets_tests benchmarks
 
+echo "==> import-linter (layers point down; no Dagster below retina_assets/defs)"
+.venv/bin/lint-imports
+
 echo "==> pytest"
 export PYTHONUNBUFFERED=1
 exec .venv/bin/pytest -ra --durations=15 "$@"

@@ -130,7 +130,8 @@ def build_drop_sensor(
         listing = {info.uri: info for info in fs.list_files(landing_uri)}
         names = {uri.rsplit("/", 1)[-1] for uri in listing}
         discovery = discover_drops(listing.values(), client)
-        drops, bad_names = discovery.drops, discovery.bad
+        drops, not_partitions = discovery.ready(client)
+        bad_names = {**discovery.bad_names, **not_partitions}
         for uri, problem in bad_names.items():
             if uri not in state["bad"]:
                 context.log.error(f"not ingested: {problem}")

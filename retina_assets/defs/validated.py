@@ -59,6 +59,7 @@ def build_validated_asset(
                 description=f"`{dataset}` rows that pass the `{spec.canonical}` contract, canonical names.",
                 metadata={**common, "retina/zone": VALIDATED},
                 automation_condition=automation,
+                is_required=False,  # subsettable: a run that selects one asset yields only that output
             ),
             "rejected": dg.AssetOut(
                 key=keys["rejected"],
@@ -70,6 +71,7 @@ def build_validated_asset(
                 ),
                 metadata={**common, "retina/zone": REJECTED},
                 automation_condition=automation,
+                is_required=False,  # subsettable: a run that selects one asset yields only that output
             ),
         },
         check_specs=check_specs(keys["validated"], spec, has_references, partitions_def),

@@ -62,19 +62,32 @@ def arrival_time(info: FileInfo) -> dt.datetime | None:
 
 @dataclass
 class Discovery:
-    """The drops found in one listing (sorted by name) and the files that look like drops but are not
-    usable (URI -> problem: a name that matches a pattern but carries no valid date, or a date outside the
-    client's partitions). Files matching no pattern are neither."""
+    """What one listing holds: the drops (sorted by name), each with its dataset and ``as_of_date``, and
+    the files whose name matches a pattern but carries no valid date (URI -> problem). Files matching no
+    pattern are neither."""
 
     drops: list[Drop] = field(default_factory=list)
-    bad: dict[str, str] = field(default_factory=dict)
+    bad_names: dict[str, str] = field(default_factory=dict)
+
+    def ready(self, client: ClientSpec, today: dt.date | None = None) -> tuple[list[Drop], dict[str, str]]:
+        """The drops whose ``as_of_date`` is already one of the client's partitions, and the others (URI
+        -> problem): a day that is not over yet waits for its partition, a day outside the client's dates
+        never gets one."""
+        ready, waiting = [], {}
+        for drop in self.drops:
+            if client.has_partition(dt.date.fromisoformat(drop.as_of_date), today):
+                ready.append(drop)
+            else:
+                waiting[drop.uri] = (
+                    f"{drop.uri}: as_of_date {drop.as_of_date} is not a partition of client {client.client} "
+                    f"(dates from {client.start_date} to before {client.end_date or 'today'})"
+                )
+        return ready, waiting
 
 
-def discover_drops(
-    listing: Iterable[FileInfo], client: ClientSpec, today: dt.date | None = None
-) -> Discovery:
+def discover_drops(listing: Iterable[FileInfo], client: ClientSpec) -> Discovery:
     """Classify every listed file as a drop of one of the client's datasets (the first whose pattern
-    matches), a bad file, or not a drop. One badly named file never holds up the others."""
+    matches), a badly named file, or not a drop. One badly named file never holds up the others."""
     found = Discovery()
     for info in listing:
         name = posixpath.basename(info.uri)
@@ -82,18 +95,11 @@ def discover_drops(
             try:
                 key = as_of_date_for(name, spec, arrival_time(info))
             except (DropNameError, UnsafeNameError) as exc:
-                found.bad[info.uri] = f"{info.uri}: {str(exc).removeprefix(f'{name}: ')}"
+                found.bad_names[info.uri] = f"{info.uri}: {str(exc).removeprefix(f'{name}: ')}"
                 break
-            if key is None:
-                continue
-            if not client.has_partition(dt.date.fromisoformat(key), today):
-                found.bad[info.uri] = (
-                    f"{info.uri}: as_of_date {key} is not a partition of client {client.client} "
-                    f"(dates from {client.start_date} to before {client.end_date or 'today'})"
-                )
-            else:
+            if key is not None:
                 found.drops.append(Drop(info.uri, name, info.size, info.token, dataset, key))
-            break
+                break
     found.drops.sort(key=lambda d: d.name)
     return found
 
@@ -103,5 +109,6 @@ def drops_for_partition(
 ) -> list[Drop]:
     """The drops of one dataset whose ``as_of_date`` is ``partition`` (files of other days, other datasets
     or with bad names are not this partition's business)."""
+    check_partition_key(partition)
     discovery = discover_drops(fs.list_files(landing_uri), client)
     return [d for d in discovery.drops if d.dataset == dataset and d.as_of_date == partition]
