@@ -14,7 +14,7 @@ Workloads:
 * ``validate``: what ``demo/validated_orders`` runs from a raw version, in-process (:func:`validate_dataset`,
   pandas + pandera) or on local Spark (``run_validation(engine="spark")``); validated and rejected rows written.
 * ``features``: what ``demo/order_summary`` runs from that validated version, in-process (polars) or on
-  local Spark (:func:`summarize_orders_on_spark`).
+  local Spark (:func:`~retina_assets.engines.spark_features.build_on_spark`).
 """
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""Ingestion: finding drops in a landing zone, reading every drop format, typing columns."""
+"""Ingestion: finding drops in a landing zone (:mod:`.landing`), reading every drop format, typing columns,
+schema drift, and the raw stage (:mod:`.raw_stage`)."""

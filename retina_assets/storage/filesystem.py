@@ -301,7 +301,7 @@ def credential_options(scheme: str, settings: Mapping[str, str | None]) -> dict[
 
 def _make_fsspec(protocol: str, options: Mapping[str, Any]) -> Any:
     """The fsspec filesystem for ``protocol``: with explicit ``options`` (credentials resolved by Dagster,
-    see :mod:`retina_assets.storage.credentials`) if given, else with the credentials in the environment."""
+    see :class:`retina_assets.defs.resources.StorageCredentials`) if given, else with the credentials in the environment."""
     if protocol == "file":
         return fsspec.filesystem("file")
     if protocol not in (*S3_SCHEMES, *AZURE_SCHEMES):

@@ -59,7 +59,7 @@ def version_dir(lake_uri: str, zone: str, client: str, dataset: str, partition: 
 
 
 def manifest_dir(lake_uri: str, zone: str, client: str, dataset: str, partition: str) -> str:
-    """Where the version records (JSON) of a partition live; see :mod:`retina_assets.storage.manifest`."""
+    """Where the version records (JSON) of a partition live (see :class:`~retina_assets.storage.versioned_store.VersionedStore`)."""
     if zone not in ZONES:
         raise ValueError(f"unknown zone {zone!r}; expected one of {ZONES}")
     return join(
