@@ -1,48 +1,26 @@
 """Shared fixtures: a temporary lake and landing zone, demo drops, and a real (ephemeral) Dagster instance.
 
-Fixtures for external servers (moto S3, Azurite, Spark Connect) live in their own plugin modules listed in
-``pytest_plugins`` so each can be read on its own.
+Fixtures for external servers (moto S3, Azurite) and for Spark (a local session, a Spark Connect server) live
+in their own plugin modules under ``support/``, listed in ``pytest_plugins`` so each can be read on its own.
+Helpers that tests import (``LakeEnv``, job runs, data builders) are in ``retina_assets_tests.support``.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from retina_assets.settings import REPO_ROOT, LakeSettings
+from retina_assets.settings import REPO_ROOT
+from retina_assets_tests.support.lake_env import LakeEnv
 
-# The team's shared public datasets live beside the checkout (``../shared/data``); override with
-# RETINA_SHARED_DATA when the checkout is elsewhere.
-SHARED_DATA = Path(os.environ.get("RETINA_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
-
-pytest_plugins = ["retina_assets_tests.servers_s3", "retina_assets_tests.servers_azure"]
-
-
-@dataclass(frozen=True)
-class LakeEnv:
-    """A temporary lake, landing zone and clients folder, exported as the RETINA_* variables."""
-
-    lake: Path
-    landing: Path
-    clients_dir: Path
-
-    @property
-    def settings(self) -> LakeSettings:
-        return LakeSettings(str(self.lake), str(self.landing), str(self.clients_dir))
-
-
-def materializations(result: dg.ExecuteInProcessResult) -> dict[str, dict]:
-    """Asset key (``client/asset``) -> metadata values of each materialization in a run result."""
-    out = {}
-    for event in result.get_asset_materialization_events():
-        mat = event.event_specific_data.materialization
-        out[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
-    return out
+pytest_plugins = [
+    "retina_assets_tests.support.servers_s3",
+    "retina_assets_tests.support.servers_azure",
+    "retina_assets_tests.support.servers_spark",
+]
 
 
 @pytest.fixture

@@ -1,0 +1,157 @@
+"""The drop sensor, called directly with ``build_sensor_context`` against a landing zone on local disk, S3
+(moto server) and Azure Blob (Azurite): completeness rules, content dedupe, corrections, durable cursor."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from retina_assets.defs import sensors as drop_sensor
+from retina_assets.defs.resources import LandingResource
+from retina_assets.model.spec import ClientSpec, CompletenessRule, load_client_spec
+from retina_assets.settings import REPO_ROOT
+from retina_assets.storage.filesystem import filesystem_for
+from retina_assets_tests.support.backends import BACKENDS, backend_root
+
+pytestmark = pytest.mark.parametrize("backend", BACKENDS)
+
+ORDERS = ["raw_orders", "validated_orders", "rejected_orders", "order_summary"]
+
+
+def demo_spec(**completeness: object) -> ClientSpec:
+    spec = load_client_spec(REPO_ROOT / "clients" / "demo.yaml")
+    return spec.model_copy(update={"completeness": CompletenessRule(**completeness)})
+
+
+class Landing:
+    """A landing root on one backend, and a sensor for the demo client over it."""
+
+    def __init__(self, root: str, spec: ClientSpec):
+        self.root = root
+        self.fs = filesystem_for(root)
+        self.spec = spec
+        job = dg.define_asset_job("demo_ingest", selection=dg.AssetSelection.groups("demo"))
+        self.sensor = drop_sensor.build_drop_sensor(spec, job)
+        self.cursor: str | None = None
+
+    def put(self, name: str, data: bytes) -> None:
+        self.fs.write_bytes(f"{self.root}/demo/{name}", data, replace=True)
+
+    def tick(self) -> list[dg.RunRequest]:
+        """One evaluation, as the daemon does it: a fresh context with the stored cursor."""
+        with dg.build_sensor_context(
+            cursor=self.cursor, resources={"landing": LandingResource(landing_uri=self.root)}
+        ) as context:
+            result = self.sensor(context)
+        assert isinstance(result, dg.SensorResult)
+        self.cursor = result.cursor
+        return list(result.run_requests or [])
+
+
+@pytest.fixture
+def make_landing(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Callable[..., Landing]:
+    def make(**completeness: object) -> Landing:
+        return Landing(backend_root(request, backend, tmp_path, "landing"), demo_spec(**completeness))
+
+    return make
+
+
+def test_marker_mode_starts_one_run_per_complete_drop(make_landing: Callable[..., Landing]) -> None:
+    landing = make_landing(mode="marker", marker_suffix=".done")
+    landing.put("orders_20101201.csv", b"a;b\r\n1;2\r\n")
+    landing.put("notes.txt", b"not a drop")
+    assert landing.tick() == []  # no marker yet: a partial upload is never ingested
+    landing.put("orders_20101201.csv.done", b"")
+    [request] = landing.tick()
+    assert request.partition_key == "2010-12-01"
+    assert request.tags["retina/client"] == "demo" and request.tags["retina/dataset"] == "orders"
+    assert request.tags["retina/drop"] == "orders_20101201.csv"
+    assert request.run_key.startswith("orders:2010-12-01:")
+    assert [k.path for k in request.asset_selection] == [["demo", name] for name in ORDERS]
+    assert landing.tick() == []  # the cursor remembers it
+
+
+def test_quiet_period_waits_until_the_file_stops_changing(
+    make_landing: Callable[..., Landing], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = make_landing(mode="quiet_period", quiet_seconds=30)
+    clock = [time.time()]
+    monkeypatch.setattr(drop_sensor, "_now", lambda: clock[0])
+    landing.put("orders_20101202.csv", b"part")
+    assert landing.tick() == []  # just written: still in its quiet period
+    landing.put("orders_20101202.csv", b"part and the rest")  # the upload goes on
+    clock[0] = time.time() + 10
+    assert landing.tick() == []
+    state = json.loads(landing.cursor or "{}")
+    assert list(state["pending"]) == [f"{landing.root}/demo/orders_20101202.csv"]
+    clock[0] = time.time() + 120  # quiet for long enough
+    [request] = landing.tick()
+    assert request.partition_key == "2010-12-02"
+    assert request.tags["retina/sha256"] == hashlib.sha256(b"part and the rest").hexdigest()
+    assert json.loads(landing.cursor or "{}")["pending"] == {}
+
+
+def test_same_content_under_any_name_is_ingested_once(make_landing: Callable[..., Landing]) -> None:
+    landing = make_landing(mode="marker")
+    landing.put("orders_20101201.csv", b"same bytes")
+    landing.put("orders_20101201.csv.done", b"")
+    assert len(landing.tick()) == 1
+    landing.put("orders_20101203.csv", b"same bytes")  # a re-sent copy under another name
+    landing.put("orders_20101203.csv.done", b"")
+    assert landing.tick() == []
+
+
+def test_a_corrected_drop_runs_again_for_the_same_date(make_landing: Callable[..., Landing]) -> None:
+    landing = make_landing(mode="marker")
+    landing.put("orders_20101201.csv", b"first version")
+    landing.put("orders_20101201.csv.done", b"")
+    [first] = landing.tick()
+    landing.put("orders_20101201.csv", b"corrected version")
+    [second] = landing.tick()
+    assert second.partition_key == first.partition_key == "2010-12-01"
+    assert second.run_key != first.run_key
+
+
+def test_the_cursor_alone_carries_state_across_restarts(
+    make_landing: Callable[..., Landing], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = make_landing(mode="marker")
+    for day in ("01", "02"):
+        landing.put(f"orders_201012{day}.csv", f"day {day}".encode())
+        landing.put(f"orders_201012{day}.csv.done", b"")
+    assert {r.partition_key for r in landing.tick()} == {"2010-12-01", "2010-12-02"}
+    saved = landing.cursor
+    # a "restarted daemon": a brand-new sensor definition, only the stored cursor survives
+    restarted = make_landing(mode="marker")
+    restarted.root, restarted.fs, restarted.cursor = landing.root, landing.fs, saved
+    reads: list[str] = []
+    real = drop_sensor._sha256
+    monkeypatch.setattr(drop_sensor, "_sha256", lambda fs, uri: reads.append(uri) or real(fs, uri))
+    assert restarted.tick() == []
+    assert reads == []  # unchanged files are not read again: their hashes are in the cursor
+    restarted.put("orders_20101203.csv", b"day 03")
+    restarted.put("orders_20101203.csv.done", b"")
+    [request] = restarted.tick()
+    assert request.partition_key == "2010-12-03" and len(reads) == 1
+
+
+def test_a_badly_dated_file_is_reported_and_never_holds_up_the_others(
+    make_landing: Callable[..., Landing], capfd: pytest.CaptureFixture[str]
+) -> None:
+    landing = make_landing(mode="marker")
+    for name in ("orders_20101341.csv", "orders_20300101.csv", "orders_20101201.csv"):
+        landing.put(name, name.encode())
+        landing.put(f"{name}.done", b"")
+    [request] = landing.tick()
+    assert request.partition_key == "2010-12-01"
+    log = capfd.readouterr().err
+    assert "orders_20101341.csv: date '20101341' does not match '%Y%m%d'" in log
+    assert "orders_20300101.csv: as_of_date 2030-01-01 is not a partition of client demo" in log
+    assert landing.tick() == []
+    assert "orders_20101341.csv" not in capfd.readouterr().err  # reported once, not on every tick

@@ -1,0 +1,1 @@
+"""Tests of ``retina_assets.features``: feature definitions and their registry."""

@@ -1,0 +1,1 @@
+"""Tests of ``retina_assets.model``: client specs, contracts, naming."""
