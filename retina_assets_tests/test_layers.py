@@ -61,3 +61,23 @@ def test_an_upward_or_dagster_import_breaks_a_contract(
     result = lint(package_copy)
     assert result.returncode != 0
     assert f"{broken}" in result.stdout and "BROKEN" in result.stdout, result.stdout
+
+
+def test_the_stages_and_tools_run_without_importing_dagster() -> None:
+    code = (
+        "import sys\n"
+        "import retina_assets.catalog, retina_assets.lake, retina_assets.engines.stages\n"
+        "import retina_assets.ingestion.raw_stage, retina_assets.features\n"
+        "clients = retina_assets.catalog.load_clients()\n"
+        "assert clients, 'no clients'\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0].startswith('dagster')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"RETINA_CLIENTS_DIR": str(REPO_ROOT / "clients"), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -83,3 +83,45 @@ def test_materialize_partition_from_the_cli_and_rerun(
         assert newest["deduplicated"].value is True and oldest["deduplicated"].value is False
         assert Path(str(newest["path"].value)).exists()
         assert json.dumps(newest["input_paths"].value).count("raw/demo/orders/as_of_date=2010-12-03") == 1
+
+
+def test_one_output_of_the_validation_step_selected_from_the_cli(
+    lake_env: LakeEnv, demo_drops: list[Path], dagster_home: Path
+) -> None:
+    """``--select demo/validated_orders`` (and ``demo/rejected_orders``) alone run the step that makes both."""
+    base = ["asset", "materialize", "-m", "retina_assets.definitions", "--partition", "2010-12-01"]
+    raw = _cli([*base, "--select", "demo/raw_orders"], lake_env, dagster_home)
+    assert raw.returncode == 0, raw.stderr[-3000:]
+    for selected in ("demo/validated_orders", "demo/rejected_orders"):
+        proc = _cli([*base, "--select", selected], lake_env, dagster_home)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "DagsterInvalidSubsetError" not in proc.stderr
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        for name in ("validated_orders", "rejected_orders"):
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey(["demo", name]), asset_partitions=["2010-12-01"]),
+                limit=10,
+            ).records
+            assert len(records) == 2  # one per run, selected or written with its pair
+            assert Path(str(records[0].asset_materialization.metadata["path"].value)).exists()
+
+
+DG = str(Path(sys.executable).with_name("dg"))
+
+
+def test_dg_checks_and_lists_the_definitions(lake_env: LakeEnv, dagster_home: Path) -> None:
+    """Dagster's current CLI (``dg``, configured by ``[tool.dg]`` in pyproject.toml) loads the project."""
+    env = {**os.environ, "RETINA_LAKE_URI": str(lake_env.lake), "RETINA_LANDING_URI": str(lake_env.landing)}
+    env["RETINA_CLIENTS_DIR"] = str(lake_env.clients_dir)
+    check = subprocess.run(
+        [DG, "check", "defs"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-2000:]
+    assert "All definitions loaded successfully" in check.stdout + check.stderr
+    listed = subprocess.run(
+        [DG, "list", "defs", "--json"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    keys = {asset["asset_key"] for asset in json.loads(listed.stdout)["assets"]}
+    assert {"demo/raw_orders", "demo/validated_orders", "demo/rejected_orders", "demo/order_summary"} <= keys
+    assert {"cdnow/order_summary", "completejourney/raw_products"} <= keys
