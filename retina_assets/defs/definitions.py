@@ -49,10 +49,11 @@ def build_definitions(
     specs, errors = load_clients_and_errors(settings.clients_dir)
     # object-store credentials as EnvVar fields: resolved at run time, shown by name only (never the value)
     credentials = credentials or StorageCredentials.from_env()
+    lake = LakeResource(lake_uri=settings.lake_uri, credentials=credentials)
     resources = dg.Definitions(
         resources={
-            "lake_io_manager": LakeIOManager(lake_uri=settings.lake_uri, credentials=credentials),
-            "lake": LakeResource(lake_uri=settings.lake_uri, credentials=credentials),
+            "lake_io_manager": LakeIOManager(lake=lake),
+            "lake": lake,
             "landing": LandingResource(landing_uri=settings.landing_uri, credentials=credentials),
             "spark": SparkResource(spark_config=local_spark_config()),
         }

@@ -23,7 +23,7 @@ import dagster as dg
 
 from retina_assets.defs.instance import latest_materialization
 from retina_assets.defs.metadata import to_metadata
-from retina_assets.defs.resources import StorageCredentials
+from retina_assets.defs.resources import LakeResource
 from retina_assets.model.naming import DatasetName
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.versioned_store import (
@@ -89,16 +89,15 @@ def write_output(
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
-    """Stores outputs as immutable versions in the lake at ``lake_uri`` (local path, s3:// or abfs://)."""
+    """Stores outputs as immutable versions in ``lake`` (the :class:`LakeResource` the assets also use)."""
 
-    lake_uri: str
-    credentials: StorageCredentials = StorageCredentials()
+    lake: LakeResource
 
     def _options(self) -> dict[str, Any] | None:
-        return self.credentials.storage_options(self.lake_uri)
+        return self.lake.storage_options()
 
     def _store(self) -> VersionedStore:
-        return VersionedStore(self.lake_uri, storage_options=self._options())
+        return self.lake.store()
 
     # --- output ------------------------------------------------------------------------------------
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
