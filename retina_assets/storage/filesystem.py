@@ -97,7 +97,10 @@ class LakeFileSystem:
         """Files (not folders) below ``uri``, sorted by URI; hidden (``.``/``_``) entries are skipped."""
         base = self._strip(uri)
         if not self.is_local:
-            self.fs.invalidate_cache(base)  # a listing must show what is there now (sensors poll)
+            # a listing must show what is there now (sensors poll, commits race); adlfs keys its cache by
+            # the path without protocol, so invalidate that spelling too
+            self.fs.invalidate_cache(base)
+            self.fs.invalidate_cache(str(self.fs._strip_protocol(base)).rstrip("/"))
         if not self.fs.exists(base):
             return []
         prefix = str(self.fs._strip_protocol(base)).rstrip("/")
