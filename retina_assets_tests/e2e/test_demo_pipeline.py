@@ -48,8 +48,13 @@ def test_partition_flows_with_exact_paths_and_lineage(
         assert Path(m["path"]).name == f"{m['content_hash']}.parquet" == f"{sha256_file(m['path'])}.parquet"
         assert pq.ParquetFile(m["path"]).metadata.num_rows == m["row_count"]
     assert Path(raw["path"]).parent == lake_env.lake / "_versions/raw/demo/orders/as_of_date=2010-12-01"
-    assert Path(valid["path"]).parent == lake_env.lake / "_versions/validated/demo/orders/as_of_date=2010-12-01"
-    assert Path(rejected["path"]).parent == lake_env.lake / "_versions/rejected/demo/orders/as_of_date=2010-12-01"
+    assert (
+        Path(valid["path"]).parent == lake_env.lake / "_versions/validated/demo/orders/as_of_date=2010-12-01"
+    )
+    assert (
+        Path(rejected["path"]).parent
+        == lake_env.lake / "_versions/rejected/demo/orders/as_of_date=2010-12-01"
+    )
     assert summary["published_path"] == str(
         lake_env.lake / "features/demo/order_summary/as_of_date=2010-12-01/part-0.parquet"
     )
