@@ -4,7 +4,6 @@ The job plans and (unless ``dry_run``) applies every client's retention policy t
 resource, with the client specs the code location loaded; its log says what went (files, bytes). The same thing runs without Dagster: ``python -m retina_assets.retention [--apply]``.
 """
 
-
 import dagster as dg
 
 from retina_assets.defs.resources import LakeResource

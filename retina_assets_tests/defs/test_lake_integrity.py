@@ -11,8 +11,8 @@ import pytest
 import yaml
 from dagster._utils.tags import TagConcurrencyLimitsCounter
 
-from retina_assets.defs.partitions import PARTITION_LOCK_TAG
 from retina_assets.definitions import build_definitions
+from retina_assets.defs.partitions import PARTITION_LOCK_TAG
 from retina_assets_tests.support.lake_env import LakeEnv
 from retina_assets_tests.support.runs import run_partition
 
