@@ -239,8 +239,8 @@ def _run_validation(report: Report, work: Path) -> None:
     def clean(*zones: str) -> Callable[[], None]:
         def prepare() -> None:
             for zone in zones:
-                shutil.rmtree(lake / zone, ignore_errors=True)
-                shutil.rmtree(lake / "_manifests" / zone, ignore_errors=True)
+                for top in ("", "_versions", "_commits"):  # view, versions and commit log of the zone
+                    shutil.rmtree(lake / top / zone, ignore_errors=True)
 
         return prepare
 

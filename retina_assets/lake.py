@@ -6,16 +6,23 @@
     lake.load("demo/validated_orders", partition="2011-01-05")       # one partition
     lake.load("demo/validated_orders", version="<sha256 or prefix>") # one exact version by content hash
     lake.load("/path/to/<sha256>.parquet")                           # one exact version by path
-    lake.versions("demo/validated_orders", partition="2011-01-05")   # versions with lineage
+    lake.load("demo/order_summary", as_of="2024-05-01T12:00:00Z")    # what was current then (time travel)
+    lake.versions("demo/validated_orders", partition="2011-01-05")   # versions with lineage (and deletions)
+    lake.history("demo/validated_orders", partition="2011-01-05")    # the commit log: commits, pins, tombstones
     lake.lineage(path)                                               # version -> inputs -> landing drop
+    lake.pin(path, "model v3 was trained on it") / lake.unpin(path, "retired")  # keep from retention
 
 The lake URI comes from ``RETINA_LAKE_URI`` or an explicit :func:`connect`. Dataset names follow the asset
 keys (``<client>/<name>``), so ``validated_orders`` lives in the ``validated`` zone and ``order_summary`` in
-``features``. "Current" means the newest version record of each partition under ``<lake>/_manifests/``.
+``features``. "Current" means the version of each partition's last commit in its commit log under
+``<lake>/_commits/`` (:mod:`retina_assets.storage.commit_log`). Every load checks the bytes it reads against
+the recorded content hash and raises
+:class:`~retina_assets.storage.integrity.ContentHashMismatchError` (path, both hashes) when they differ.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -24,6 +31,9 @@ import pyarrow as pa
 
 from retina_assets.engines.spark import functions_for, spark_session
 from retina_assets.model.naming import PARTITION_COLUMN, DatasetName
+from retina_assets.storage.commit_log import CommitEntry
+from retina_assets.storage.filesystem import filesystem_for
+from retina_assets.storage.integrity import hash_from_name, verify
 from retina_assets.storage.versioned_store import DatasetVersion, VersionedStore
 
 Frame = Literal["pandas", "polars", "arrow", "spark"]
@@ -52,7 +62,7 @@ class Lake:
         zone, client, dataset = parsed.zone, parsed.client, parsed.dataset
         if not self.store.partitions(zone, client, dataset):
             raise LakeLookupError(
-                f"unknown dataset {name!r}: no versions recorded under {self.uri}/_manifests"
+                f"unknown dataset {name!r}: no versions committed under {self.uri}/_commits"
             )
         return zone, client, dataset
 
@@ -70,6 +80,24 @@ class Lake:
         )
         return [v for key in keys for v in self.store.versions(zone, client, dataset, key)]
 
+    def history(self, name: str, partition: str | None = None) -> list[CommitEntry]:
+        """The commit log entries (commits, pins, unpins, tombstones) of one or every partition, in order."""
+        zone, client, dataset = self._resolve(name)
+        keys = (
+            [self._check_partition(name, partition)]
+            if partition
+            else self.store.partitions(zone, client, dataset)
+        )
+        return [e for key in keys for e in self.store.history(zone, client, dataset, key)]
+
+    def pin(self, path: str, reason: str) -> CommitEntry:
+        """Keep the version at ``path`` from retention (recorded with who, when and ``reason``)."""
+        return self.store.pin(self.version_of(path), reason)
+
+    def unpin(self, path: str, reason: str) -> CommitEntry:
+        """Release a :meth:`pin` (recorded too)."""
+        return self.store.unpin(self.version_of(path), reason)
+
     def version_of(self, path: str) -> DatasetVersion:
         """The version record of a version file of this lake (raises :class:`LakeLookupError` if none)."""
         root = self.uri.rstrip("/") + "/"
@@ -79,7 +107,7 @@ class Lake:
         if len(parts) == 5 and parts[3].startswith(f"{PARTITION_COLUMN}="):
             zone, client, dataset, part_dir = parts[:4]
             found = self.store.versions(zone, client, dataset, part_dir.split("=", 1)[1])
-            for version in reversed(found):  # a published feature file is the newest version's copy
+            for version in reversed(found):  # a current-view file is the newest version's copy
                 if path in (version.path, version.published_path):
                     return version
         raise LakeLookupError(f"{path} is not a recorded version of the lake at {self.uri}")
@@ -120,26 +148,52 @@ class Lake:
         as_: Frame = "pandas",
         spark: Any = None,
         engine: Frame | None = None,
+        as_of: str | dt.datetime | None = None,
     ) -> Any:
         """Load current data (all partitions, with ``as_of_date``), one partition, or one exact version.
 
         ``name`` is ``<client>/<dataset>`` or the path of a version file. ``version`` is a content hash
-        (or a unique prefix of one). ``as_`` picks the frame type: ``pandas`` (default), ``polars``,
-        ``arrow`` or ``spark`` (``spark`` = a SparkSession; default: Spark Connect at
-        ``$RETINA_SPARK_REMOTE`` or local mode). Every result carries an ``as_of_date`` string column,
-        except a version loaded by path, which is returned exactly as stored. ``engine=`` is an older
-        spelling of ``as_=``.
+        (or a unique prefix of one). ``as_of`` (a datetime, or an ISO 8601 string; naive = UTC) loads what
+        was current at that time, from the commit logs: partitions not yet written then are left out.
+        ``as_`` picks the frame type: ``pandas`` (default), ``polars``, ``arrow`` or ``spark`` (``spark`` =
+        a SparkSession; default: Spark Connect at ``$RETINA_SPARK_REMOTE`` or local mode). Every result
+        carries an ``as_of_date`` string column, except a version loaded by path, which is returned exactly
+        as stored. ``engine=`` is an older spelling of ``as_=``. Every file read is checked against its
+        recorded content hash first (a path that is no recorded version: against the hash in its name).
         """
         as_ = engine or as_
         if as_ not in FRAMES:
             raise ValueError(f"unknown frame type as_={as_!r}; expected one of {list(FRAMES)}")
         if _is_path(name):
+            expected = self._expected_hash(name)
             if as_ == "spark":
+                if expected is not None:
+                    verify(filesystem_for(name), name, expected)
                 return _spark(spark).read.parquet(name)
-            return _convert(self.store.read_table(name), as_)
+            return _convert(self.store.read_table(name, expected_hash=expected), as_)
+        chosen_versions: list[DatasetVersion] = []
         if version is not None:
-            chosen = self._version(name, partition, version)
-            selected = [(chosen.path, chosen.partition)]
+            chosen_versions = [self._version(name, partition, version)]
+        elif as_of is not None:
+            when = (
+                dt.datetime.fromisoformat(as_of.replace("Z", "+00:00")) if isinstance(as_of, str) else as_of
+            )
+            zone, client, dataset = self._resolve(name)
+            keys = [self._check_partition(name, partition)] if partition else self.partitions(name)
+            for key in keys:
+                found = self.store.as_of(zone, client, dataset, key, when)
+                if found is not None:
+                    chosen_versions.append(found)
+            if not chosen_versions:
+                raise LakeLookupError(f"{name!r} had no committed version at {when.isoformat()}")
+        if chosen_versions:
+            for chosen in chosen_versions:
+                if chosen.deleted_at:
+                    raise LakeLookupError(
+                        f"version {chosen.content_hash} of {name!r} [{chosen.partition}] was deleted at "
+                        f"{chosen.deleted_at}: {chosen.deleted_reason}"
+                    )
+            selected = [(v.path, v.partition, v.content_hash) for v in chosen_versions]
         else:
             zone, client, dataset = self._resolve(name)
             keys = (
@@ -152,11 +206,24 @@ class Lake:
                 current = self.store.current(zone, client, dataset, key)
                 if current is None:  # pragma: no cover - partitions() lists only recorded partitions
                     raise LakeLookupError(f"partition {key!r} of {name!r} has no version record")
-                selected.append((current.path, key))
+                selected.append((current.path, key, current.content_hash))
         if as_ == "spark":
-            return _spark_frame(_spark(spark), selected)
-        tables = [_with_partition(self.store.read_table(path), key) for path, key in selected]
+            for path, _, expected in selected:
+                verify(self.store.fs, path, expected)
+            return _spark_frame(_spark(spark), [(path, key) for path, key, _ in selected])
+        tables = [
+            _with_partition(self.store.read_table(path, expected_hash=expected), key)
+            for path, key, expected in selected
+        ]
         return _convert(pa.concat_tables(tables, promote_options="default"), as_)
+
+    def _expected_hash(self, path: str) -> str | None:
+        """The hash a file loaded by path must have: its version's (a current-view file: the current
+        version's), else the one in its name, else ``None`` (not a lake version: read unchecked)."""
+        try:
+            return self.version_of(path).content_hash
+        except LakeLookupError:
+            return hash_from_name(path)
 
     def _version(self, name: str, partition: str | None, version: str) -> DatasetVersion:
         matches = [v for v in self.versions(name, partition) if v.content_hash.startswith(version)]
@@ -231,9 +298,12 @@ def load(
     as_: Frame = "pandas",
     spark: Any = None,
     engine: Frame | None = None,
+    as_of: str | dt.datetime | None = None,
 ) -> Any:
     """See :meth:`Lake.load`."""
-    return _lake().load(name, partition=partition, version=version, as_=as_, spark=spark, engine=engine)
+    return _lake().load(
+        name, partition=partition, version=version, as_=as_, spark=spark, engine=engine, as_of=as_of
+    )
 
 
 def versions(name: str, partition: str | None = None) -> list[DatasetVersion]:
@@ -249,3 +319,18 @@ def partitions(name: str) -> list[str]:
 def lineage(path: str) -> list[DatasetVersion | str]:
     """See :meth:`Lake.lineage`."""
     return _lake().lineage(path)
+
+
+def history(name: str, partition: str | None = None) -> list[CommitEntry]:
+    """See :meth:`Lake.history`."""
+    return _lake().history(name, partition)
+
+
+def pin(path: str, reason: str) -> CommitEntry:
+    """See :meth:`Lake.pin`."""
+    return _lake().pin(path, reason)
+
+
+def unpin(path: str, reason: str) -> CommitEntry:
+    """See :meth:`Lake.unpin`."""
+    return _lake().unpin(path, reason)

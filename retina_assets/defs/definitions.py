@@ -22,6 +22,7 @@ from retina_assets.catalog import load_clients_and_errors
 from retina_assets.defs.client import build_client_definitions
 from retina_assets.defs.io_manager import LakeIOManager
 from retina_assets.defs.resources import LakeResource, LandingResource, SparkResource, StorageCredentials
+from retina_assets.defs.retention import retention_definitions
 from retina_assets.defs.sensors import spec_errors_sensor
 from retina_assets.engines.spark import local_spark_config
 from retina_assets.model.spec import SpecError
@@ -71,7 +72,10 @@ def build_definitions(
         log.error("client spec not loaded: %s", error)
         warnings.warn(f"client spec not loaded: {error}", SpecErrorWarning, stacklevel=2)
     extra = [spec_errors_sensor(errors)] if errors else []
-    return dg.Definitions.merge(*parts, resources, dg.Definitions(sensors=extra))
+    # retention applies every spec that loaded (its policy holds even if its assets failed to build)
+    return dg.Definitions.merge(
+        *parts, resources, retention_definitions(specs), dg.Definitions(sensors=extra)
+    )
 
 
 defs = build_definitions()

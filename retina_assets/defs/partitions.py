@@ -15,3 +15,13 @@ def partitions_for(spec: ClientSpec) -> dg.DailyPartitionsDefinition:
         end_date=spec.end_date.isoformat() if spec.end_date else None,
         fmt="%Y-%m-%d",
     )
+
+
+# Runs of one client partition carry this tag; dagster.yaml's `tag_concurrency_limits` lets the run queue
+# start at most one run per value at a time (the storage commit check still guards writers outside it).
+PARTITION_LOCK_TAG = "retina/client_partition"
+
+
+def partition_lock_tags(client: str, partition: str) -> dict[str, str]:
+    """The run tags that put a run of ``client``'s ``partition`` in its one-at-a-time queue lane."""
+    return {PARTITION_LOCK_TAG: f"{client}.{partition}"}

@@ -26,6 +26,7 @@ import dagster as dg
 
 from retina_assets.defs.definitions import build_definitions
 from retina_assets.defs.gate import failed_blocking_checks
+from retina_assets.defs.partitions import partition_lock_tags
 from retina_assets.model.naming import RAW, REJECTED, SOURCE_FILE, SOURCE_ROW, VALIDATED, DatasetName
 from retina_assets.settings import LakeSettings
 from retina_assets.storage.versioned_store import DatasetVersion, VersionedStore
@@ -74,7 +75,7 @@ class Revalidation:
 def _row_ids(store: VersionedStore, version: DatasetVersion | None) -> set[tuple[str, int]]:
     if version is None:
         return set()
-    table = store.read_table(version.path, columns=[SOURCE_FILE, SOURCE_ROW])
+    table = store.read_version(version, columns=[SOURCE_FILE, SOURCE_ROW])
     return set(zip(table.column(0).to_pylist(), table.column(1).to_pylist(), strict=True))
 
 
@@ -114,7 +115,7 @@ def revalidate(
         instance=instance,
         resources=defs.resources,
         raise_on_error=False,
-        tags={"retina/revalidation": "true"},
+        tags={"retina/revalidation": "true", **partition_lock_tags(client, partition)},
     )
     after = (
         store.current(VALIDATED, client, dataset, partition),

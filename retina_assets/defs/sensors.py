@@ -36,6 +36,7 @@ from typing import Any
 
 import dagster as dg
 
+from retina_assets.defs.partitions import partition_lock_tags
 from retina_assets.defs.resources import LandingResource
 from retina_assets.features import FEATURES
 from retina_assets.ingestion.landing import discover_drops
@@ -186,6 +187,7 @@ def build_drop_sensor(
                         "retina/dataset": drop.dataset,
                         "retina/drop": drop.name,
                         "retina/sha256": content,
+                        **partition_lock_tags(client.client, drop.as_of_date),
                     },
                 )
             )

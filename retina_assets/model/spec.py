@@ -266,6 +266,39 @@ class CompletenessRule(_Strict):
     quiet_seconds: float = 30.0
 
 
+class ZoneRetention(_Strict):
+    """How long old versions of one zone are kept (``None``: as the client's policy says)."""
+
+    keep_last: Annotated[int, Field(ge=1)] | None = None
+    keep_days: Annotated[float, Field(ge=0)] | None = None
+
+
+class RetentionPolicy(_Strict):
+    """Which old versions retention may delete, per client and zone.
+
+    A version may go only when it is outside the last ``keep_last`` committed versions of its partition
+    *and* older than ``keep_days``; with ``keep_last`` unset (the default) nothing is ever deleted.
+    ``zones`` overrides either value for one zone (e.g. keep ``rejected`` rows longer). Whatever the policy,
+    retention never deletes a current version, a pinned one, one that a kept version was built from
+    (lineage), or anything younger than the grace period. Staging leftovers (killed runs) go after
+    ``staging_hours``.
+    """
+
+    keep_last: Annotated[int, Field(ge=1)] | None = None
+    keep_days: Annotated[float, Field(ge=0)] = 0.0
+    zones: dict[Literal["raw", "validated", "rejected", "features"], ZoneRetention] = Field(
+        default_factory=dict
+    )
+    staging_hours: Annotated[float, Field(gt=0)] = 24.0
+
+    def for_zone(self, zone: str) -> tuple[int | None, float]:
+        """``(keep_last, keep_days)`` for ``zone``: its override, else the client's values."""
+        override = self.zones.get(zone)  # type: ignore[call-overload]
+        keep_last = override.keep_last if override and override.keep_last is not None else self.keep_last
+        keep_days = override.keep_days if override and override.keep_days is not None else self.keep_days
+        return keep_last, keep_days
+
+
 class ClientSpec(_Strict):
     """A client: who they are, where their drops land, and the datasets they send."""
 
@@ -278,6 +311,7 @@ class ClientSpec(_Strict):
     completeness: CompletenessRule = CompletenessRule()
     datasets: Annotated[dict[str, DatasetSpec], Field(min_length=1)]
     features: list[str] = Field(default_factory=list)  # registered features (retina_assets.features)
+    retention: RetentionPolicy = RetentionPolicy()  # default: keep every version
 
     @field_validator("client")
     @classmethod

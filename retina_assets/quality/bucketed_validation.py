@@ -33,7 +33,6 @@ from retina_assets.model.spec import DatasetSpec
 from retina_assets.quality.checks import CheckContext, OutcomeSummary
 from retina_assets.quality.validation import validate_dataset
 from retina_assets.storage.dataset_ref import DatasetRef
-from retina_assets.storage.filesystem import filesystem_for
 from retina_assets.storage.versioned_store import table_from_any
 
 # Partitions with more raw rows than this are validated in buckets of about this many rows. Measured on a
@@ -113,8 +112,7 @@ def validate_in_buckets(
     say = log or (lambda _msg: None)
     workdir = tempfile.mkdtemp(prefix="retina-validate-")
     try:
-        fs = filesystem_for(raw.uri, raw.storage_options)
-        local = fs.local_copy(raw.uri, workdir)
+        local = raw.local_copy(workdir)
         parquet = pq.ParquetFile(local)
         rows = parquet.metadata.num_rows
         buckets = max(1, math.ceil(rows / bucket_rows))

@@ -148,7 +148,7 @@ def check_context(
             continue
         current = store.current(VALIDATED, client.client, ref_dataset, parts[-1])
         assert current is not None
-        table = store.read_table(current.path, columns=[column])
+        table = store.read_version(current, columns=[column])
         keys = frozenset(str(v) for v in pc.unique(table.column(column)).to_pylist() if v is not None)
         references.append(Reference(column, ref_dataset, parts[-1], keys))
     return CheckContext(

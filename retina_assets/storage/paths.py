@@ -2,12 +2,13 @@
 
 Layout (``<lake>`` is ``RETINA_LAKE_URI``)::
 
-    <lake>/raw/<client>/<dataset>/as_of_date=YYYY-MM-DD/<sha256>.parquet        immutable versions
-    <lake>/validated/<client>/<dataset>/as_of_date=YYYY-MM-DD/<sha256>.parquet  immutable versions
-    <lake>/rejected/<client>/<dataset>/as_of_date=YYYY-MM-DD/<sha256>.parquet   immutable versions
-    <lake>/features/<client>/<feature>/as_of_date=YYYY-MM-DD/part-0.parquet     current partition (hive)
-    <lake>/_versions/features/<client>/<feature>/as_of_date=.../<sha256>.parquet immutable feature versions
-    <lake>/_manifests/<zone>/<client>/<dataset>/as_of_date=.../<ts>-<sha256>.json version records
+    <lake>/<zone>/<client>/<dataset>/as_of_date=YYYY-MM-DD/part-0.parquet       current view (hive), per zone
+    <lake>/_versions/<zone>/<client>/<dataset>/as_of_date=.../<sha256>.parquet  immutable versions
+    <lake>/_commits/<zone>/<client>/<dataset>/as_of_date=.../<seq>.json         commit log (source of truth)
+    <lake>/.tmp/                                                                staging (local disk only)
+
+``<zone>`` is raw, validated, rejected or features. Hive readers skip ``_``/``.`` folders, so reading
+``<lake>/<zone>/<client>/<dataset>/`` gives exactly the current version of each partition.
 
 Client, dataset and partition names are checked (:mod:`retina_assets.model.naming`) before they reach a path,
 so a hostile name such as ``../etc`` or ``a|b`` is refused with a clear error instead of escaping the lake.
@@ -41,30 +42,30 @@ def partition_dir(lake_uri: str, zone: str, client: str, dataset: str, partition
 
 
 def version_dir(lake_uri: str, zone: str, client: str, dataset: str, partition: str) -> str:
-    """Where the immutable versions of a partition live.
-
-    Raw, validated and rejected versions sit in the partition folder itself. Feature versions live under
-    ``<lake>/_versions/`` so that the feature hive root only ever holds the one current file per partition.
-    """
-    if zone == "features":
-        return join(
-            lake_uri,
-            "_versions",
-            "features",
-            check_name("client", client),
-            check_name("dataset", dataset),
-            f"{PARTITION_COLUMN}={check_partition_key(partition)}",
-        )
-    return partition_dir(lake_uri, zone, client, dataset, partition)
+    """Where the immutable versions of a partition live: ``<lake>/_versions/<zone>/...``, outside the zone's
+    hive root, so a reader of the current view never sees (and never double counts) older versions."""
+    return _hidden_partition_dir(lake_uri, "_versions", zone, client, dataset, partition)
 
 
-def manifest_dir(lake_uri: str, zone: str, client: str, dataset: str, partition: str) -> str:
-    """Where the version records (JSON) of a partition live (see :class:`~retina_assets.storage.versioned_store.VersionedStore`)."""
+def commit_log_dir(lake_uri: str, zone: str, client: str, dataset: str, partition: str) -> str:
+    """Where the commit log of a partition lives: ``<lake>/_commits/<zone>/.../<seq>.json`` (see
+    :mod:`retina_assets.storage.commit_log`)."""
+    return _hidden_partition_dir(lake_uri, COMMITS_DIR, zone, client, dataset, partition)
+
+
+VERSIONS_DIR = "_versions"
+COMMITS_DIR = "_commits"
+STAGING_DIR = ".tmp"
+
+
+def _hidden_partition_dir(
+    lake_uri: str, top: str, zone: str, client: str, dataset: str, partition: str
+) -> str:
     if zone not in ZONES:
         raise ValueError(f"unknown zone {zone!r}; expected one of {ZONES}")
     return join(
         lake_uri,
-        "_manifests",
+        top,
         zone,
         check_name("client", client),
         check_name("dataset", dataset),

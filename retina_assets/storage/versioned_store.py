@@ -1,28 +1,41 @@
-"""The immutable, content-addressed dataset store.
+"""The immutable, content-addressed dataset store, with a commit log per partition.
 
 Guarantees, on every backend (local disk, S3, Azure):
 
 * **A path always means the same bytes.** A version is written once to
-  ``.../as_of_date=X/<sha256 of its bytes>.parquet`` and never overwritten or deleted by the lake.
+  ``<lake>/_versions/<zone>/<client>/<dataset>/as_of_date=X/<sha256 of its bytes>.parquet``, never
+  overwritten, and made read-only where the backend allows it (local disk). Only retention deletes one, and
+  it leaves a tombstone in the commit log first.
 * **Atomic visibility.** Parquet is written to a staging file, hashed, then published in one step
   (:meth:`LakeFileSystem.publish_file`); a reader never sees a half file.
-* **Dedupe.** If the new bytes equal the current version of the partition, nothing is written and the
+* **Commits.** Making a version current appends a ``commit`` entry to the partition's commit log
+  (:mod:`retina_assets.storage.commit_log`) with a put-if-absent on the next sequence number. A writer that
+  finds another version committed since it started raises :class:`CommitConflictError` naming the partition
+  and the winner; it never overwrites it. The log is the source of truth: :meth:`VersionedStore.current`,
+  :meth:`~VersionedStore.versions`, :meth:`~VersionedStore.history`, time travel
+  (:meth:`~VersionedStore.as_of`), pins and tombstones all read it.
+* **A current view per zone.** After the commit, the version is copied (never hard-linked) to
+  ``<lake>/<zone>/<client>/<dataset>/as_of_date=X/part-0.parquet`` by an atomic replace, so every zone root
+  is a plain hive dataset holding exactly the current version of each partition. A writer re-checks the log
+  after replacing the view and re-publishes the head if another commit landed meanwhile, so racing writers
+  end with view and log agreeing. A process killed between commit and view leaves the view one commit
+  behind (never pointing at missing data); the next write of the partition or ``fsck --repair`` fixes it.
+* **Dedupe.** If the new bytes equal the current version of the partition, nothing is committed and the
   current version is returned (``deduplicated=True``).
-* **A record per version.** Each new version gets an immutable JSON record under ``<lake>/_manifests/``
-  (path, hash, rows, schema, input paths, run id, time). The newest record is the partition's *current*
-  version. The records make lineage and old versions available without a Dagster instance.
-* **Feature partitions** are additionally *published* to ``<lake>/features/.../as_of_date=X/part-0.parquet``
-  by an atomic replace, so the feature root is a plain hive dataset with one copy of each partition.
+
+A version is one file today; a record names it by ``path``. A writer producing several files per version
+would add their names to the record and publish the view folder's files the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
-import json
 import os
 import queue
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -32,15 +45,26 @@ import pyarrow.parquet as pq
 
 from retina_assets.model.naming import PARTITION_COLUMN, SOURCE_ROW
 from retina_assets.storage import paths
+from retina_assets.storage.commit_log import CommitEntry, CommitLog, current_user, utc_now
 from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for, sha256_file
+from retina_assets.storage.integrity import hash_from_name, verified_local_file
 
 PARQUET_COMPRESSION = "zstd"
 PUBLISHED_FILE = "part-0.parquet"
+VIEW_SETTLE_ATTEMPTS = 5
+
+# Fields of DatasetVersion that come from the commit log, not from the version record itself.
+_LOG_FIELDS = ("deduplicated", "commit_seq", "committed_at", "deleted_at", "deleted_reason")
 
 
 @dataclass(frozen=True)
 class DatasetVersion:
-    """One immutable version of one partition of one dataset."""
+    """One immutable version of one partition of one dataset.
+
+    ``path`` is the version's file (never changes meaning); ``published_path`` the partition's current-view
+    file it was copied to when committed. ``commit_seq``/``committed_at`` say where in the partition's commit
+    log it became current; ``deleted_at``/``deleted_reason`` are set once retention deleted its file.
+    """
 
     zone: str
     client: str
@@ -56,16 +80,76 @@ class DatasetVersion:
     run_id: str | None = None
     published_path: str | None = None
     deduplicated: bool = False
+    commit_seq: int | None = None
+    committed_at: str | None = None
+    deleted_at: str | None = None
+    deleted_reason: str | None = None
 
     def to_record(self) -> dict[str, Any]:
         record = asdict(self)
-        record.pop("deduplicated")
+        for name in _LOG_FIELDS:
+            record.pop(name)
         return record
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> DatasetVersion:
-        known = {f for f in cls.__dataclass_fields__ if f != "deduplicated"}
+        known = {f for f in cls.__dataclass_fields__ if f not in _LOG_FIELDS}
         return cls(**{k: v for k, v in record.items() if k in known})
+
+    @property
+    def label(self) -> str:
+        """``<zone>/<client>/<dataset> [<partition>]``, for messages."""
+        return f"{self.zone}/{self.client}/{self.dataset} [{self.partition}]"
+
+
+class CommitConflictError(RuntimeError):
+    """Another writer committed a different version of the partition after this write started."""
+
+    def __init__(self, label: str, attempted: str, winner: DatasetVersion):
+        self.label, self.attempted, self.winner = label, attempted, winner
+        super().__init__(
+            f"{label}: commit conflict: version {winner.content_hash} (run {winner.run_id}, committed "
+            f"{winner.committed_at}) became current while this write of {attempted} was in progress; "
+            "nothing of this write was made current. Re-run to build on the version that won."
+        )
+
+
+def versions_from_log(entries: Sequence[CommitEntry]) -> list[DatasetVersion]:
+    """The versions a commit log made current, oldest first, each with its commit and deletion fields."""
+    out: list[DatasetVersion] = []
+    alive: dict[str, list[int]] = {}
+    for entry in entries:
+        if entry.action == "commit" and entry.version is not None:
+            version = dataclasses.replace(
+                DatasetVersion.from_record(entry.version), commit_seq=entry.seq, committed_at=entry.at
+            )
+            alive.setdefault(version.content_hash, []).append(len(out))
+            out.append(version)
+        elif entry.action == "tombstone" and entry.content_hash:
+            for index in alive.pop(entry.content_hash, []):
+                out[index] = dataclasses.replace(out[index], deleted_at=entry.at, deleted_reason=entry.reason)
+    return out
+
+
+def active_pins(entries: Sequence[CommitEntry]) -> dict[str, CommitEntry]:
+    """Content hash -> the ``pin`` entry still in force (not undone by a later ``unpin``)."""
+    pins: dict[str, CommitEntry] = {}
+    for entry in entries:
+        if entry.action == "pin" and entry.content_hash:
+            pins[entry.content_hash] = entry
+        elif entry.action == "unpin" and entry.content_hash:
+            pins.pop(entry.content_hash, None)
+    return pins
+
+
+@dataclass(frozen=True)
+class PartitionKey:
+    """One partition of one dataset in one zone."""
+
+    zone: str
+    client: str
+    dataset: str
+    partition: str
 
 
 @dataclass
@@ -106,9 +190,9 @@ def table_from_any(data: Any) -> pa.Table:
         table = pa.Table.from_pandas(data, preserve_index=False)
         # An object column with no values (an empty partition, or all None) has no type Arrow can infer:
         # store it as string rather than Parquet's useless null type, so partitions share one schema.
-        for i, field in enumerate(table.schema):
-            if pa.types.is_null(field.type):
-                table = table.set_column(i, field.name, table.column(i).cast(pa.string()))
+        for i, field_ in enumerate(table.schema):
+            if pa.types.is_null(field_.type):
+                table = table.set_column(i, field_.name, table.column(i).cast(pa.string()))
     return table.replace_schema_metadata(_clean_schema(table.schema).metadata)
 
 
@@ -127,6 +211,16 @@ class VersionedStore:
     def __repr__(self) -> str:
         return f"VersionedStore({self.lake_uri!r})"
 
+    def commit_log(self, zone: str, client: str, dataset: str, partition: str) -> CommitLog:
+        """The commit log of one partition."""
+        return CommitLog(self.fs, paths.commit_log_dir(self.lake_uri, zone, client, dataset, partition))
+
+    def view_path(self, zone: str, client: str, dataset: str, partition: str) -> str:
+        """The partition's file in the zone's current view (hive): ``.../as_of_date=X/part-0.parquet``."""
+        return paths.join(
+            paths.partition_dir(self.lake_uri, zone, client, dataset, partition), PUBLISHED_FILE
+        )
+
     # --- writing -----------------------------------------------------------------------------------
     def write(
         self,
@@ -141,72 +235,163 @@ class VersionedStore:
         run_id: str | None = None,
         table_layout: bool = False,
     ) -> DatasetVersion:
-        """Write one partition version; see the module docstring for the guarantees.
+        """Write one partition version and commit it; see the module docstring for the guarantees.
 
         ``data`` is a Table or an iterable of record batches (streamed to disk, bounded memory; then
         ``schema`` is required). An empty input writes a valid zero-row file with the schema. With
         ``table_layout=True`` a stream is written exactly as the same rows given as one Table would be (row
         groups of ``ROW_GROUP_ROWS``, the same statistics and encodings: the same bytes), for outputs computed
         in pieces that must not differ from their whole-table twin.
+
+        Raises :class:`CommitConflictError` when another version of the partition was committed after this
+        call read the log (optimistic concurrency): the winner stays current, this version is not committed.
         """
-        target_dir = paths.version_dir(self.lake_uri, zone, client, dataset, partition)
+        log = self.commit_log(zone, client, dataset, partition)
+        base_entries = log.entries()
+        base_seq = base_entries[-1].seq if base_entries else 0
+        committed = versions_from_log(base_entries)
+        base = committed[-1] if committed else None
+        view = self.view_path(zone, client, dataset, partition)
         with self.fs.staged_file() as staged:
             row_count, written_schema = _write_parquet(staged, data, schema, table_layout)
             digest = sha256_file(staged)
             num_bytes = os.path.getsize(staged)
-            current = self.current(zone, client, dataset, partition)
-            if current is not None and current.content_hash == digest:
-                return DatasetVersion(**{**current.to_record(), "deduplicated": True})
-            uri = paths.join(target_dir, f"{digest}.parquet")
-            self.fs.publish_file(staged, uri, replace=False)
-            published = None
-            if zone == "features":
-                published = paths.join(
-                    paths.partition_dir(self.lake_uri, zone, client, dataset, partition), PUBLISHED_FILE
-                )
-                self.fs.publish_file(staged, published, replace=True)
-        version = DatasetVersion(
-            zone=zone,
-            client=client,
-            dataset=dataset,
-            partition=partition,
-            path=uri,
-            content_hash=digest,
-            row_count=row_count,
-            num_bytes=num_bytes,
-            created_at=dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
-            columns={f.name: str(f.type) for f in written_schema},
-            input_paths=list(input_paths),
-            run_id=run_id,
-            published_path=published,
-        )
-        self._record(version)
-        return version
+            if base is not None and base.content_hash == digest:
+                # unchanged: nothing to commit, but bring the view in step (a killed writer may have left it
+                # behind its commit)
+                self.fs.replace_with_copy(staged, view)
+                self._settle_view(zone, client, dataset, partition, digest)
+                return dataclasses.replace(base, deduplicated=True)
+            uri = paths.join(
+                paths.version_dir(self.lake_uri, zone, client, dataset, partition), f"{digest}.parquet"
+            )
+            self._publish_version(staged, uri, digest)
+            version = DatasetVersion(
+                zone=zone,
+                client=client,
+                dataset=dataset,
+                partition=partition,
+                path=uri,
+                content_hash=digest,
+                row_count=row_count,
+                num_bytes=num_bytes,
+                created_at=utc_now(),
+                columns={f.name: str(f.type) for f in written_schema},
+                input_paths=list(input_paths),
+                run_id=run_id,
+                published_path=view,
+            )
+            entry, ours = self._commit(log, version, base_seq)
+            if not ours:  # a racing writer committed the same bytes first: that commit is the version
+                self._settle_view(zone, client, dataset, partition, "")
+                return dataclasses.replace(versions_from_log([entry])[0], deduplicated=True)
+            self.fs.replace_with_copy(staged, view)
+        self._settle_view(zone, client, dataset, partition, digest)
+        return dataclasses.replace(version, commit_seq=entry.seq, committed_at=entry.at)
 
-    def _record(self, version: DatasetVersion) -> None:
-        stamp = version.created_at.replace("-", "").replace(":", "").replace("+0000", "Z")
-        name = f"{stamp}-{version.content_hash[:12]}.json"
-        record_dir = paths.manifest_dir(
-            self.lake_uri, version.zone, version.client, version.dataset, version.partition
+    def _publish_version(self, staged: str, uri: str, digest: str) -> None:
+        """Publish the staged bytes at their content-addressed path and seal them. A file already there is
+        kept if it has the same bytes (an earlier or concurrent write of the same content) and replaced if
+        not (damage: the name says what the bytes must be)."""
+        if not self.fs.publish_file(staged, uri, replace=False) and self.fs.sha256(uri) != digest:
+            self.fs.replace_with_copy(staged, uri)
+        self.fs.seal(uri)
+
+    def _commit(self, log: CommitLog, version: DatasetVersion, base_seq: int) -> tuple[CommitEntry, bool]:
+        """Append the ``commit`` entry after ``base_seq``; pins and tombstones appended meanwhile are stepped
+        over, another commit is a conflict (unless it committed the same bytes: then it is returned with
+        ``False``). Returns the commit entry and whether it is this writer's."""
+        seq = base_seq + 1
+        txn = uuid.uuid4().hex
+        while True:
+            entry = CommitEntry(seq=seq, action="commit", at=utc_now(), txn=txn, version=version.to_record())
+            holder = log.try_append(entry)
+            if holder is None:
+                return entry, True
+            if holder.action == "commit":
+                winner = versions_from_log([holder])[0]
+                if winner.content_hash == version.content_hash:
+                    return holder, False
+                raise CommitConflictError(version.label, version.content_hash, winner)
+            seq = holder.seq + 1
+
+    def _settle_view(self, zone: str, client: str, dataset: str, partition: str, written: str) -> None:
+        """After this writer replaced the view with ``written``: while the log's head is another version
+        (committed by a racing writer), re-publish the head, so the last view written is the head's."""
+        view = self.view_path(zone, client, dataset, partition)
+        for _ in range(VIEW_SETTLE_ATTEMPTS):
+            head = self.current(zone, client, dataset, partition)
+            if head is None or head.content_hash == written:
+                return
+            self.publish_view(head)
+            written = head.content_hash
+        raise RuntimeError(f"{view}: the current view did not settle after {VIEW_SETTLE_ATTEMPTS} attempts")
+
+    def publish_view(self, version: DatasetVersion) -> str:
+        """Copy ``version`` (verified against its hash) to its partition's current-view file; returns it."""
+        view = self.view_path(version.zone, version.client, version.dataset, version.partition)
+        with verified_local_file(self.fs, version.path, version.content_hash) as local:
+            self.fs.replace_with_copy(local, view)
+        return view
+
+    def pin(self, version: DatasetVersion, reason: str, by: str | None = None) -> CommitEntry:
+        """Keep ``version`` from retention until unpinned; recorded in its partition's commit log."""
+        return self._annotate(version, "pin", reason, by)
+
+    def unpin(self, version: DatasetVersion, reason: str, by: str | None = None) -> CommitEntry:
+        """Undo :meth:`pin` (recorded too)."""
+        return self._annotate(version, "unpin", reason, by)
+
+    def delete_version(self, version: DatasetVersion, reason: str, by: str | None = None) -> CommitEntry:
+        """Delete a version's file, leaving a ``tombstone`` entry (written first) saying when and why."""
+        entry = self._annotate(version, "tombstone", reason, by)
+        self.fs.delete(version.path)
+        return entry
+
+    def _annotate(self, version: DatasetVersion, action: Any, reason: str, by: str | None) -> CommitEntry:
+        if not reason or not reason.strip():
+            raise ValueError(f"a {action} of {version.path} needs a reason")
+        log = self.commit_log(version.zone, version.client, version.dataset, version.partition)
+        return log.append(
+            action,
+            content_hash=version.content_hash,
+            path=version.path,
+            reason=reason,
+            by=by or current_user(),
         )
-        payload = json.dumps(version.to_record(), indent=1, sort_keys=True).encode()
-        self.fs.write_bytes(paths.join(record_dir, name), payload, replace=False)
 
     # --- reading -----------------------------------------------------------------------------------
+    def history(self, zone: str, client: str, dataset: str, partition: str) -> list[CommitEntry]:
+        """Every entry of the partition's commit log (commits, pins, unpins, tombstones), in order."""
+        return self.commit_log(zone, client, dataset, partition).entries()
+
     def versions(self, zone: str, client: str, dataset: str, partition: str) -> list[DatasetVersion]:
-        """All recorded versions of a partition, oldest first."""
-        record_dir = paths.manifest_dir(self.lake_uri, zone, client, dataset, partition)
-        records = [f for f in self.fs.list_files(record_dir) if f.uri.endswith(".json")]
-        return [DatasetVersion.from_record(json.loads(self.fs.read_bytes(f.uri))) for f in records]
+        """All committed versions of a partition, oldest first (deleted ones carry ``deleted_at``)."""
+        return versions_from_log(self.history(zone, client, dataset, partition))
 
     def current(self, zone: str, client: str, dataset: str, partition: str) -> DatasetVersion | None:
-        """The newest recorded version of a partition, or ``None`` if it was never written."""
+        """The version of the partition's last commit, or ``None`` if it was never written."""
         found = self.versions(zone, client, dataset, partition)
         return found[-1] if found else None
 
+    def as_of(
+        self, zone: str, client: str, dataset: str, partition: str, when: dt.datetime
+    ) -> DatasetVersion | None:
+        """The version that was current at ``when`` (aware, or naive = UTC), or ``None`` if none was yet."""
+        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+        chosen = None
+        for version in self.versions(zone, client, dataset, partition):
+            if version.committed_at and dt.datetime.fromisoformat(version.committed_at) <= when:
+                chosen = version
+        return chosen
+
+    def pins(self, zone: str, client: str, dataset: str, partition: str) -> dict[str, CommitEntry]:
+        """Content hash -> pin entry, for the versions of the partition pinned now."""
+        return active_pins(self.history(zone, client, dataset, partition))
+
     def partitions(self, zone: str, client: str, dataset: str) -> list[str]:
-        """Partition keys that have at least one recorded version, sorted."""
-        root = paths.join(self.lake_uri, "_manifests", zone, client, dataset)
+        """Partition keys that have at least one commit log entry, sorted."""
+        root = paths.join(self.lake_uri, paths.COMMITS_DIR, zone, client, dataset)
         keys = set()
         for info in self.fs.list_files(root, recursive=True):
             for part in info.uri.split("/"):
@@ -214,10 +399,29 @@ class VersionedStore:
                     keys.add(part.split("=", 1)[1])
         return sorted(keys)
 
-    def read_table(self, uri: str, columns: Sequence[str] | None = None) -> pa.Table:
-        """Read one version file into a pyarrow Table."""
-        with self.fs.open_read(uri) as fh:
-            return pq.read_table(fh, columns=list(columns) if columns else None)
+    def all_partitions(self) -> list[PartitionKey]:
+        """Every partition of every dataset in every zone that has a commit log (one listing), sorted."""
+        root = paths.join(self.lake_uri, paths.COMMITS_DIR)
+        found = set()
+        prefix = root.rstrip("/") + "/"
+        for info in self.fs.list_files(root, recursive=True):
+            parts = info.uri[len(prefix) :].split("/") if info.uri.startswith(prefix) else []
+            if len(parts) == 5 and parts[3].startswith(f"{PARTITION_COLUMN}="):
+                found.add(PartitionKey(parts[0], parts[1], parts[2], parts[3].split("=", 1)[1]))
+        return sorted(found, key=lambda k: (k.zone, k.client, k.dataset, k.partition))
+
+    def read_table(
+        self, uri: str, columns: Sequence[str] | None = None, expected_hash: str | None = None
+    ) -> pa.Table:
+        """Read one version file into a pyarrow Table, after checking its bytes against ``expected_hash``
+        (default: the hash its ``<sha256>.parquet`` name carries; a file named otherwise is not checked)."""
+        expected = expected_hash or hash_from_name(uri)
+        with verified_local_file(self.fs, uri, expected) as local:
+            return pq.read_table(local, columns=list(columns) if columns else None)
+
+    def read_version(self, version: DatasetVersion, columns: Sequence[str] | None = None) -> pa.Table:
+        """Read a version, checked against its recorded content hash."""
+        return self.read_table(version.path, columns, expected_hash=version.content_hash)
 
 
 _END = object()

@@ -47,12 +47,20 @@ def test_partition_flows_with_exact_paths_and_lineage(
     for m in (raw, valid, rejected, summary):
         assert Path(m["path"]).name == f"{m['content_hash']}.parquet" == f"{sha256_file(m['path'])}.parquet"
         assert pq.ParquetFile(m["path"]).metadata.num_rows == m["row_count"]
-    assert Path(raw["path"]).parent == lake_env.lake / "raw/demo/orders/as_of_date=2010-12-01"
-    assert Path(valid["path"]).parent == lake_env.lake / "validated/demo/orders/as_of_date=2010-12-01"
-    assert Path(rejected["path"]).parent == lake_env.lake / "rejected/demo/orders/as_of_date=2010-12-01"
+    assert Path(raw["path"]).parent == lake_env.lake / "_versions/raw/demo/orders/as_of_date=2010-12-01"
+    assert (
+        Path(valid["path"]).parent == lake_env.lake / "_versions/validated/demo/orders/as_of_date=2010-12-01"
+    )
+    assert (
+        Path(rejected["path"]).parent
+        == lake_env.lake / "_versions/rejected/demo/orders/as_of_date=2010-12-01"
+    )
     assert summary["published_path"] == str(
         lake_env.lake / "features/demo/order_summary/as_of_date=2010-12-01/part-0.parquet"
     )
+    for m, zone in ((raw, "raw"), (valid, "validated"), (rejected, "rejected")):  # every zone has its view
+        view = lake_env.lake / f"{zone}/demo/orders/as_of_date=2010-12-01/part-0.parquet"
+        assert sha256_file(view) == m["content_hash"] and not view.samefile(m["path"])
     # nothing lost: every raw row is validated or quarantined; the drop file has all its lines
     data_lines = drop.read_bytes().count(b"\r\n") - 1
     assert raw["row_count"] == data_lines == valid["row_count"] + rejected["row_count"]
@@ -88,7 +96,7 @@ def test_rerun_is_idempotent_and_nothing_is_overwritten(
         assert third[key]["path"] != first[key]["path"]
         assert third[key]["deduplicated"] is False
     for path, data in snapshot.items():
-        if "features/demo" not in str(path):  # the hive partition file is the replaceable view
+        if path.name != "part-0.parquet":  # a current-view file is replaceable; versions are not
             assert path.read_bytes() == data
     assert third["demo/raw_orders"]["row_count"] < first["demo/raw_orders"]["row_count"]
 

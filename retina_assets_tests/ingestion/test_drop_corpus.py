@@ -207,7 +207,7 @@ def test_corpus_file_converts_correctly_or_fails_clearly(path: Path, tmp_path: P
     else:
         check_converted(path, spec, columns, rows)
         stored = sorted(p.relative_to(lake).parts[0] for p in lake.rglob("*") if p.is_file())
-        assert stored == ["_manifests", "raw"]  # one version and its record; no staging leftovers
+        assert stored == ["_commits", "_versions", "raw"]  # one commit, its version and view; no leftovers
     assert sha256_file(path) == before, "the drop file was altered"
     assert path.exists()
 

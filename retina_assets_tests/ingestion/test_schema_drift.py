@@ -120,7 +120,7 @@ def test_drift_fails_under_fail_and_nothing_is_written(tmp_path: Path, instance:
     assert "added ['channel']" in message and "retyped 'price' float64 -> string" in message
     assert "policy is 'fail'" in message
     assert not (Path(settings.lake_uri) / "raw/acme/orders/as_of_date=2024-01-02").exists()
-    assert not (Path(settings.lake_uri) / "_manifests/raw/acme/orders/as_of_date=2024-01-02").exists()
+    assert not (Path(settings.lake_uri) / "_commits/raw/acme/orders/as_of_date=2024-01-02").exists()
     assert "2024-01-02" not in instance.get_materialized_partitions(dg.AssetKey(["acme", "raw_orders"]))
     # a drop with the previous drop's schema passes, compared against the last good partition
     ok = run_raw(settings, instance, "2024-01-03")

@@ -74,10 +74,10 @@ def test_real_days_are_split_exactly_as_the_rules_say(
     meta = materializations(result)
     valid, rejected = _outputs(meta)
 
-    # placement: rejected/<client>/<dataset>/as_of_date=<day>/<sha256>.parquet
+    # placement: _versions/rejected/<client>/<dataset>/as_of_date=<day>/<sha256>.parquet
     assert (
         Path(meta["demo/rejected_orders"]["path"]).parent
-        == env.lake / f"rejected/demo/orders/as_of_date={day}"
+        == env.lake / f"_versions/rejected/demo/orders/as_of_date={day}"
     )
     # nothing silently dropped, and the reconciliation check says so
     assert meta["demo/raw_orders"]["row_count"] == len(source_day) == len(valid) + len(rejected)

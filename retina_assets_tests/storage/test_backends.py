@@ -38,7 +38,7 @@ def test_paths_are_content_addressed_and_immutable(lake_uri: str) -> None:
     store = VersionedStore(lake_uri)
     first = store.write("validated", "acme", "orders", "2024-01-05", pa.table({"x": [1, 2, 3]}))
     assert first.path == paths.join(
-        lake_uri, "validated/acme/orders/as_of_date=2024-01-05", f"{first.content_hash}.parquet"
+        lake_uri, "_versions/validated/acme/orders/as_of_date=2024-01-05", f"{first.content_hash}.parquet"
     )
     fs = store.fs
     first_bytes = fs.read_bytes(first.path)

@@ -34,7 +34,7 @@ def test_layout_is_hive_style_per_zone() -> None:
     )
     assert (
         paths.version_dir("/l", "raw", "demo", "orders", "2019-08-01")
-        == "/l/raw/demo/orders/as_of_date=2019-08-01"
+        == "/l/_versions/raw/demo/orders/as_of_date=2019-08-01"
     )
     with pytest.raises(ValueError, match="unknown zone"):
         paths.dataset_root("/l", "bronze", "demo", "orders")

@@ -21,7 +21,7 @@ def test_write_is_content_addressed_and_typed(tmp_path: Path) -> None:
     table = pa.table({"id": pa.array([1, 2], pa.int64()), "name": ["a", "b"]})
     version = store.write("raw", "demo", "orders", "2011-01-05", table)
     path = Path(version.path)
-    assert path.parent == tmp_path / "raw/demo/orders/as_of_date=2011-01-05"
+    assert path.parent == tmp_path / "_versions/raw/demo/orders/as_of_date=2011-01-05"
     assert path.name == f"{sha256_file(path)}.parquet" == f"{version.content_hash}.parquet"
     assert version.row_count == 2 and not version.deduplicated
     meta = pq.ParquetFile(path).metadata
