@@ -55,6 +55,9 @@ class DatasetVersion:
     input_paths: list[str] = field(default_factory=list)
     run_id: str | None = None
     published_path: str | None = None
+    # what made it (code, locked environment, libraries, spec, engine, inputs with hashes; see
+    # retina_assets.model.provenance); None for versions written before provenance was recorded
+    provenance: dict[str, Any] | None = None
     deduplicated: bool = False
 
     def to_record(self) -> dict[str, Any]:
@@ -140,6 +143,7 @@ class VersionedStore:
         input_paths: Sequence[str] = (),
         run_id: str | None = None,
         table_layout: bool = False,
+        provenance: Mapping[str, Any] | None = None,
     ) -> DatasetVersion:
         """Write one partition version; see the module docstring for the guarantees.
 
@@ -147,7 +151,9 @@ class VersionedStore:
         ``schema`` is required). An empty input writes a valid zero-row file with the schema. With
         ``table_layout=True`` a stream is written exactly as the same rows given as one Table would be (row
         groups of ``ROW_GROUP_ROWS``, the same statistics and encodings: the same bytes), for outputs computed
-        in pieces that must not differ from their whole-table twin.
+        in pieces that must not differ from their whole-table twin. ``provenance`` is stored in the version's
+        record as given (a deduplicated write returns the existing record, with the provenance of the run
+        that first wrote those bytes).
         """
         target_dir = paths.version_dir(self.lake_uri, zone, client, dataset, partition)
         with self.fs.staged_file() as staged:
@@ -179,6 +185,7 @@ class VersionedStore:
             input_paths=list(input_paths),
             run_id=run_id,
             published_path=published,
+            provenance=dict(provenance) if provenance is not None else None,
         )
         self._record(version)
         return version
