@@ -46,8 +46,11 @@ from retina_assets.ingestion.raw_stage import convert_archived_drops
 from retina_assets.lake import Lake, LakeLookupError
 from retina_assets.model.naming import FEATURES, RAW, REJECTED, VALIDATED, DatasetName
 from retina_assets.model.provenance import (
+    complete_provenance,
     differences,
     environment,
+    provenance_basis,
+    sha256_of,
     spec_document,
     spec_from_document,
 )
@@ -58,11 +61,17 @@ from retina_assets.storage.content_store import (
     ArchivedDrop,
     ContentMismatchError,
     copy_hashing,
+    hash_from_name,
     load_spec,
 )
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for
-from retina_assets.storage.versioned_store import DatasetVersion, RecordBatchStream, VersionedStore
+from retina_assets.storage.versioned_store import (
+    DatasetVersion,
+    RecordBatchStream,
+    VersionedStore,
+    table_from_any,
+)
 
 IDENTICAL, DIFFERENT, CANNOT = "IDENTICAL", "DIFFERENT", "CANNOT VERIFY"
 EXIT_CODES = {IDENTICAL: 0, DIFFERENT: 1, CANNOT: 2}
@@ -71,6 +80,17 @@ SHOWN_ROWS = 5
 
 class CannotVerify(Exception):
     """The version cannot be rebuilt: the message says why (no provenance, an input gone, ...)."""
+
+
+class ChangedInputsUnusable(Exception):
+    """Inputs no longer have their recorded hashes, and the stage fails on their bytes."""
+
+    def __init__(self, reasons: list[str], error: Exception):
+        super().__init__("; ".join(reasons))
+        self.reasons = [
+            *reasons,
+            f"rebuilding from the changed inputs failed: {type(error).__name__}: {error}",
+        ]
 
 
 @dataclass
@@ -170,10 +190,13 @@ def rebuild(
     current_spec: ClientSpec | None = None,
     spark: Callable[[], Any] | None = None,
     storage_options: dict[str, Any] | None = None,
+    target: VersionedStore | None = None,
+    run_id: str | None = None,
 ) -> Rebuilt:
-    """Rebuild ``version`` (a version of the lake at ``lake_uri``) into a scratch lake under ``scratch_dir``
-    from its recorded inputs and spec (or ``current_spec``), on its recorded engine. Raises
-    :class:`CannotVerify` when that is impossible."""
+    """Rebuild ``version`` (a version of the lake at ``lake_uri``) from its recorded inputs and spec (or
+    ``current_spec``), on its recorded engine, into a scratch lake under ``scratch_dir`` or, with
+    ``target``, into that store (then with a provenance record naming ``run_id`` and ``rebuilt_from``).
+    ``scratch_dir`` holds the local copies of the inputs. Raises :class:`CannotVerify` when impossible."""
     provenance = version.provenance
     if not provenance:
         raise CannotVerify(f"{version.path}: no provenance recorded (written before versions recorded it)")
@@ -181,10 +204,21 @@ def rebuild(
     spec, notes = _spec_for(lake_fs, version, current_spec)
     inputs_dir = os.path.join(scratch_dir, "inputs")
     os.makedirs(inputs_dir, exist_ok=True)
-    scratch = VersionedStore(os.path.join(scratch_dir, "lake"))
-    Path(scratch.lake_uri).mkdir(parents=True, exist_ok=True)
+    if target is None:
+        scratch = VersionedStore(os.path.join(scratch_dir, "lake"))
+        Path(scratch.lake_uri).mkdir(parents=True, exist_ok=True)
+    else:
+        scratch = target
     engine = str(provenance.get("engine") or spec.engine)
     zone, dataset, partition = version.zone, version.dataset, version.partition
+    spec_uri = provenance.get("spec", {}).get("uri")
+
+    def record(out_zone: str, inputs: list[dict[str, Any]]) -> dict[str, Any] | None:
+        if target is None:
+            return None
+        basis = provenance_basis(spec, out_zone, dataset, engine, spec_uri)
+        return {**complete_provenance(basis, inputs, run_id, partition), "rebuilt_from": version.path}
+
     if zone == RAW:
         drops = [ArchivedDrop.from_input(item) for item in provenance.get("inputs", [])]
         reasons: list[str] = []
@@ -209,9 +243,33 @@ def rebuild(
         rebuilt = scratch.write(
             RAW, spec.client, dataset, partition, stream.batches, schema=stream.schema,
             input_paths=stream.input_paths, table_layout=stream.table_layout,
+            provenance=record(RAW, [d.to_input() for d in prepared.archived]),
         )  # fmt: skip
         return Rebuilt(rebuilt, scratch, notes + reasons)
     local, reasons = _local_inputs(lake_fs, version, inputs_dir)
+    try:
+        return _rebuild_from_versions(
+            lake_uri, version, spec, engine, local, scratch, record, spark, notes + reasons
+        )
+    except Exception as exc:
+        if reasons:
+            raise ChangedInputsUnusable(reasons, exc) from exc
+        raise
+
+
+def _rebuild_from_versions(
+    lake_uri: str,
+    version: DatasetVersion,
+    spec: ClientSpec,
+    engine: str,
+    local: dict[str, str],
+    scratch: VersionedStore,
+    record: Callable[[str, list[dict[str, Any]]], dict[str, Any] | None],
+    spark: Callable[[], Any] | None,
+    reasons: list[str],
+) -> Rebuilt:
+    """Validation or a feature rebuilt from local copies of its input versions."""
+    zone, dataset, partition = version.zone, version.dataset, version.partition
     if zone in (VALIDATED, REJECTED):
         if len(local) != 1:
             raise CannotVerify(f"{version.path}: expected one raw input, recorded {list(local)}")
@@ -226,10 +284,13 @@ def rebuild(
         try:
             pair = {}
             for out_zone, rows in ((VALIDATED, outcome.valid), (REJECTED, outcome.rejected)):
-                pair[out_zone] = _write(scratch, out_zone, spec.client, dataset, partition, rows, [raw_path])
+                pair[out_zone] = _write(
+                    scratch, out_zone, spec.client, dataset, partition, rows, [raw_path],
+                    record(out_zone, _hashed([raw_path])),
+                )  # fmt: skip
         finally:
             outcome.close()
-        return Rebuilt(pair[zone], scratch, notes + reasons, pair)
+        return Rebuilt(pair[zone], scratch, reasons, pair)
     if zone == FEATURES:
         feature = FEATURE_REGISTRY[dataset]
         refs: dict[str, DatasetRef] = {}
@@ -238,23 +299,66 @@ def rebuild(
             canonical = spec.datasets[source.dataset].canonical
             refs[canonical] = DatasetRef(copy, source.content_hash, source.row_count, partition)
         table, _ = build_feature(feature, refs, engine, spark=spark)
-        rebuilt = scratch.write(FEATURES, spec.client, dataset, partition, table, input_paths=list(local))
-        return Rebuilt(rebuilt, scratch, notes + reasons)
+        rebuilt = scratch.write(
+            FEATURES, spec.client, dataset, partition, table, input_paths=list(local),
+            provenance=record(FEATURES, _hashed(list(local))),
+        )  # fmt: skip
+        return Rebuilt(rebuilt, scratch, reasons)
     raise CannotVerify(f"{version.path}: unknown zone {zone!r}")
 
 
+def _hashed(paths: list[str]) -> list[dict[str, Any]]:
+    return [{"path": p, "sha256": hash_from_name(p)} for p in paths]
+
+
 def _write(
-    store: VersionedStore, zone: str, client: str, dataset: str, partition: str, rows: Any, inputs: list[str]
+    store: VersionedStore,
+    zone: str,
+    client: str,
+    dataset: str,
+    partition: str,
+    rows: Any,
+    inputs: list[str],
+    provenance: dict[str, Any] | None,
 ) -> DatasetVersion:
     """Write a stage output exactly as the IO manager does (a stream as streamed, a frame as a table)."""
-    from retina_assets.storage.versioned_store import table_from_any
-
     if isinstance(rows, RecordBatchStream):
         return store.write(
             zone, client, dataset, partition, rows.batches, schema=rows.schema, input_paths=inputs,
-            table_layout=rows.table_layout,
+            table_layout=rows.table_layout, provenance=provenance,
         )  # fmt: skip
-    return store.write(zone, client, dataset, partition, table_from_any(rows), input_paths=inputs)
+    return store.write(
+        zone, client, dataset, partition, table_from_any(rows), input_paths=inputs, provenance=provenance
+    )
+
+
+def restore(
+    lake_uri: str,
+    path: str,
+    *,
+    run_id: str | None = None,
+    spark: Callable[[], Any] | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> tuple[DatasetVersion, list[DatasetVersion]]:
+    """Rebuild the version at ``path`` into the lake itself from its recorded inputs and spec, making the
+    result the current version of its partition again (e.g. after a bad rule change). Returns the
+    recorded version and the versions written (validated and rejected are rebuilt as a pair); a written
+    version's hash equals the recorded one unless the environment changed (see :func:`verify_version`)."""
+    lake = Lake(lake_uri)
+    try:
+        version = lake.version_of(path)
+    except LakeLookupError as exc:
+        raise CannotVerify(str(exc)) from None
+    target = VersionedStore(lake_uri, storage_options=storage_options)
+    with tempfile.TemporaryDirectory(prefix="retina-rebuild-") as scratch:
+        rebuilt = rebuild(
+            lake_uri, version, scratch, spark=spark, storage_options=storage_options, target=target,
+            run_id=run_id,
+        )  # fmt: skip
+    if rebuilt.reasons:
+        raise CannotVerify("; ".join(rebuilt.reasons))
+    written = list(rebuilt.siblings.values()) or [rebuilt.version]
+    return version, written
 
 
 # --- comparing -------------------------------------------------------------------------------------------
@@ -308,8 +412,6 @@ def _environment_changes(version: DatasetVersion, current_spec: ClientSpec | Non
     if current_spec is not None:
         now_sha = spec_document(current_spec)
         recorded = provenance.get("spec", {})
-        from retina_assets.model.provenance import sha256_of
-
         if recorded.get("sha256") and sha256_of(now_sha) != recorded["sha256"]:
             out.append(
                 f"spec: the client's current spec ({sha256_of(now_sha)[:16]}) differs from the recorded one ({recorded['sha256'][:16]})"
@@ -344,6 +446,10 @@ def verify_version(
             )
         except CannotVerify as exc:
             return Verdict(path, CANNOT, version, details=[str(exc)], seconds=time.perf_counter() - started)
+        except ChangedInputsUnusable as exc:
+            return Verdict(
+                path, DIFFERENT, version, details=exc.reasons, seconds=time.perf_counter() - started
+            )
         new = rebuilt.version
         if new.content_hash == version.content_hash and not rebuilt.reasons:
             return Verdict(path, IDENTICAL, version, new.content_hash, seconds=time.perf_counter() - started)
@@ -411,8 +517,6 @@ def verify(
 
 def _check_archived(lake_uri: str, path: str) -> Verdict:
     """An input that is not a version (an archived drop): it must exist and still have its hash."""
-    from retina_assets.storage.content_store import hash_from_name
-
     expected = hash_from_name(path)
     fs = filesystem_for(lake_uri)
     with tempfile.TemporaryDirectory(prefix="retina-verify-") as scratch:

@@ -21,6 +21,7 @@ import dagster as dg
 from retina_assets.catalog import load_clients_and_errors
 from retina_assets.defs.client import build_client_definitions
 from retina_assets.defs.io_manager import LakeIOManager
+from retina_assets.defs.rebuild import retina_rebuild_version
 from retina_assets.defs.resources import LakeResource, LandingResource, SparkResource, StorageCredentials
 from retina_assets.defs.sensors import spec_errors_sensor
 from retina_assets.engines.spark import local_spark_config
@@ -70,7 +71,9 @@ def build_definitions(
         log.error("client spec not loaded: %s", error)
         warnings.warn(f"client spec not loaded: {error}", SpecErrorWarning, stacklevel=2)
     extra = [spec_errors_sensor(errors)] if errors else []
-    return dg.Definitions.merge(*parts, resources, dg.Definitions(sensors=extra))
+    return dg.Definitions.merge(
+        *parts, resources, dg.Definitions(sensors=extra, jobs=[retina_rebuild_version])
+    )
 
 
 defs = build_definitions()

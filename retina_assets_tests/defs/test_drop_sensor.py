@@ -131,8 +131,8 @@ def test_the_cursor_alone_carries_state_across_restarts(
     restarted = make_landing(mode="marker")
     restarted.root, restarted.fs, restarted.cursor = landing.root, landing.fs, saved
     reads: list[str] = []
-    real = drop_sensor._sha256
-    monkeypatch.setattr(drop_sensor, "_sha256", lambda fs, uri: reads.append(uri) or real(fs, uri))
+    real = drop_sensor.sha256_of_file
+    monkeypatch.setattr(drop_sensor, "sha256_of_file", lambda fs, uri: reads.append(uri) or real(fs, uri))
     assert restarted.tick() == []
     assert reads == []  # unchanged files are not read again: their hashes are in the cursor
     restarted.put("orders_20101203.csv", b"day 03")
