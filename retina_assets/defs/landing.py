@@ -4,7 +4,7 @@ An observation lists the client's landing location, hashes each drop of the data
 per ``as_of_date`` partition, the drops seen with their hashes (metadata ``drops``) and a data version made
 from them (:func:`landing_data_version`). The raw asset of the dataset depends on it, so Dagster marks a raw
 partition stale when a corrected drop changes its landing partition's data version, and fresh again once
-it was rebuilt. Observations come from the UI (*Observe*), from :func:`dagster.observe`, and from the drop
+it was rebuilt. Observations come from the UI (*Observe sources*) and from the drop
 sensor, which reports one for each drop it starts a run for.
 """
 

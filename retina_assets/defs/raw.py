@@ -11,7 +11,7 @@ drop files; with the dataset's ``drift`` policy ``warn`` the run log gets a warn
 written.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import dagster as dg
 import pyarrow as pa
@@ -46,12 +46,16 @@ def previous_drop_schema(
     return None, None
 
 
-def _failing_clearly(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """The batches, with a drop that turns out unreadable half-way reported as a non-retried failure."""
+def _failing_clearly(
+    batches: Iterator[pa.RecordBatch], at_end: Callable[[], object]
+) -> Iterator[pa.RecordBatch]:
+    """The batches, with a drop that turns out unreadable half-way reported as a non-retried failure;
+    ``at_end`` runs once every batch was read."""
     try:
         yield from batches
     except DropReadError as exc:
         raise dg.Failure(str(exc), allow_retries=False) from None
+    at_end()
 
 
 def build_raw_asset(
@@ -97,8 +101,9 @@ def build_raw_asset(
         else:
             context.log.info(what + (f" (drift policy {spec.drift!r})" if prepared.drift.has_drift else ""))
         stream = prepared.stream
-        stream.batches = _failing_clearly(iter(stream.batches))
-        basis = lake.provenance_basis(client, RAW, dataset, "pandas")
+        # the spec document is stored once every batch was read: a drop refused half-way leaves nothing
+        stream.batches = _failing_clearly(iter(stream.batches), lambda: lake.store_spec(client))
+        basis = lake.provenance_basis(client, RAW, dataset, "pandas", store=False)
         basis["inputs"] = [drop.to_input() for drop in prepared.archived]
         return dg.Output(stream, metadata={PROVENANCE: dg.MetadataValue.json(basis)})
 

@@ -27,6 +27,7 @@ class RebuildConfig(dg.Config):
 
 @dg.op(
     name="rebuild_version",
+    out={},
     description="Rebuild one recorded version into the lake from its recorded inputs and spec.",
 )
 def rebuild_version(

@@ -120,7 +120,9 @@ class DropConversion:
                 out[drop.name] = batch_schema(sample, text_format=text)
         return out
 
-    def batches(self) -> Iterator[pa.RecordBatch]:
+    def batches(self, on_complete: Callable[[], None] | None = None) -> Iterator[pa.RecordBatch]:
+        """The typed batches of every drop in turn; ``on_complete`` runs after the last one, while the local
+        copies still exist (they are removed when the iteration ends, however it ends)."""
         started = time.perf_counter()
         try:
             for drop in self.drops:
@@ -139,6 +141,8 @@ class DropConversion:
                 self.progress(
                     f"{drop.name}: {rows:,} rows in {elapsed:.1f}s ({rows / max(elapsed, 1e-9):,.0f} rows/s)"
                 )
+            if on_complete is not None:
+                on_complete()
         finally:
             self.stats.seconds = time.perf_counter() - started
             self._tmp.cleanup()

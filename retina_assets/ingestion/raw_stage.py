@@ -1,7 +1,7 @@
 """The raw stage: one dataset's drops of one ``as_of_date`` converted into a stream of typed raw rows.
 
 :func:`convert_partition` finds the partition's drops (:func:`~retina_assets.ingestion.landing.drops_for_partition`),
-keeps each drop's bytes in the lake's archive (:func:`archive_drops`; a raw version's inputs are the
+keeps each drop's bytes in the lake's archive (:func:`snapshot_drops`, :func:`archive_drops`; a raw version's inputs are the
 archived drops, so it can be rebuilt with :func:`convert_archived_drops` after the landing file changed),
 opens and checks every file before a byte is written, compares the drops' schema with the previous
 partition's (the dataset's ``drift`` policy decides: ``accept`` and ``warn`` report, ``fail`` raises
@@ -25,6 +25,7 @@ from retina_assets.storage.content_store import (
     ArchivedDrop,
     ContentMismatchError,
     archive_local_file,
+    archive_uri,
     copy_hashing,
 )
 from retina_assets.storage.filesystem import LakeFileSystem
@@ -53,26 +54,37 @@ class RawPartition:
     archived: list[ArchivedDrop] = field(default_factory=list)  # the drops as kept in the lake's archive
 
 
-def archive_drops(
-    landing_fs: LakeFileSystem, lake_fs: LakeFileSystem, client: str, dataset: str, drops: list[Drop]
-) -> tuple[dict[str, ArchivedDrop], dict[str, str], tempfile.TemporaryDirectory[str]]:
-    """Keep each drop's bytes in the lake's archive before anything is converted.
-
-    Each landing file is read once: copied to a local snapshot while hashed, and the snapshot is published
-    as ``<lake>/archive/<client>/<dataset>/<sha256>.<ext>`` (immutable; the same bytes are kept once). The
-    conversion then reads the snapshot, so what is converted is exactly what was archived even if the
-    client rewrites the landing file meanwhile. Returns (drop URI -> archived drop, drop URI -> snapshot,
-    the folder holding the snapshots).
-    """
+def snapshot_drops(
+    landing_fs: LakeFileSystem, lake_fs: LakeFileSystem, drops: list[Drop]
+) -> tuple[dict[str, str], dict[str, str], tempfile.TemporaryDirectory[str]]:
+    """Read each landing file once: copy it to a local snapshot (in the lake's staging area) while hashing
+    it. The conversion then reads the snapshot, so what is converted is exactly what is archived even if the
+    client rewrites the landing file meanwhile. Returns (drop URI -> SHA-256, drop URI -> snapshot, the
+    folder holding the snapshots)."""
     workdir = tempfile.TemporaryDirectory(prefix="retina-drop-", dir=lake_fs.staging_dir())
-    archived: dict[str, ArchivedDrop] = {}
+    hashes: dict[str, str] = {}
     snapshots: dict[str, str] = {}
     for i, drop in enumerate(drops):
         local = os.path.join(workdir.name, f"{i}-{drop.name}")
-        digest = copy_hashing(landing_fs, drop.uri, local)
-        archived[drop.uri] = archive_local_file(lake_fs, client, dataset, local, digest, drop.uri, drop.name)
+        hashes[drop.uri] = copy_hashing(landing_fs, drop.uri, local)
         snapshots[drop.uri] = local
-    return archived, snapshots, workdir
+    return hashes, snapshots, workdir
+
+
+def archive_drops(
+    lake_fs: LakeFileSystem,
+    client: str,
+    dataset: str,
+    drops: list[Drop],
+    hashes: dict[str, str],
+    snapshots: dict[str, str],
+) -> dict[str, ArchivedDrop]:
+    """Keep each drop's snapshot in the lake's archive, ``<lake>/archive/<client>/<dataset>/<sha256>.<ext>``
+    (immutable; the same bytes are kept once). Returns drop URI -> archived drop."""
+    return {
+        d.uri: archive_local_file(lake_fs, client, dataset, snapshots[d.uri], hashes[d.uri], d.uri, d.name)
+        for d in drops
+    }
 
 
 def convert_partition(
@@ -88,8 +100,9 @@ def convert_partition(
     """Prepare the raw version of ``client``/``dataset`` for ``partition`` (see the module docstring).
 
     ``previous_schema`` is ``(partition, drop schema)`` of the latest earlier partition, the reference for
-    drift. With ``archive`` (the lake's filesystem) each drop is first kept in the lake's archive
-    (:func:`archive_drops`) and the stream's inputs are the archived drops; without it the landing files
+    drift. With ``archive`` (the lake's filesystem) each drop is read once into a local snapshot
+    (:func:`snapshot_drops`), checked, and kept in the lake's archive (:func:`archive_drops`); the stream
+    reads the snapshots and its inputs are the archived drops; without it the landing files
     are read directly and are the inputs. Raises :class:`NoDropError`,
     :class:`~retina_assets.ingestion.readers.DropReadError` or
     :class:`~retina_assets.ingestion.coercion.SchemaMismatchError` (naming the file) before anything is
@@ -104,10 +117,30 @@ def convert_partition(
     if archive is None:
         conversion = DropConversion(drops, spec, fs, progress=say)
         return _prepare(client, dataset, partition, drops, conversion, {}, previous_schema)
-    archived, snapshots, workdir = archive_drops(fs, archive, client.client, dataset, drops)
-    say("archived: " + ", ".join(f"{d.name} -> {d.uri}" for d in archived.values()))
-    conversion = DropConversion(drops, spec, None, progress=say, snapshots=snapshots, workdir=workdir)
-    return _prepare(client, dataset, partition, drops, conversion, archived, previous_schema)
+    hashes, snapshots, workdir = snapshot_drops(fs, archive, drops)
+    try:
+        conversion = DropConversion(drops, spec, None, progress=say, snapshots=snapshots, workdir=workdir)
+        archived = {
+            d.uri: ArchivedDrop(
+                archive_uri(archive.root_uri, client.client, dataset, hashes[d.uri], d.name),
+                hashes[d.uri],
+                d.uri,
+                d.name,
+                os.path.getsize(snapshots[d.uri]),
+            )  # fmt: skip
+            for d in drops
+        }
+
+        def keep() -> None:
+            # once every batch was read (a drop refused half-way leaves nothing in the lake), before the raw
+            # version that lists the archived drops is published
+            archive_drops(archive, client.client, dataset, drops, hashes, snapshots)
+            say("archived: " + ", ".join(f"{d.name} -> {d.uri}" for d in archived.values()))
+
+        return _prepare(client, dataset, partition, drops, conversion, archived, previous_schema, at_end=keep)
+    except BaseException:
+        workdir.cleanup()  # a refused drop leaves no snapshot behind
+        raise
 
 
 def convert_archived_drops(
@@ -135,9 +168,15 @@ def convert_archived_drops(
         drops.append(Drop(item.source, item.name, item.size, item.sha256, dataset, partition))
         snapshots[item.source] = local
     spec = client.datasets[dataset]
-    conversion = DropConversion(drops, spec, None, progress=log, snapshots=snapshots, workdir=workdir)
-    archived = {item.source: item for item in inputs}
-    return _prepare(client, dataset, partition, drops, conversion, archived, (None, None), check_drift=False)
+    try:
+        conversion = DropConversion(drops, spec, None, progress=log, snapshots=snapshots, workdir=workdir)
+        archived = {item.source: item for item in inputs}
+        return _prepare(
+            client, dataset, partition, drops, conversion, archived, (None, None), check_drift=False
+        )
+    except BaseException:
+        workdir.cleanup()
+        raise
 
 
 def _prepare(
@@ -149,6 +188,7 @@ def _prepare(
     archived: dict[str, ArchivedDrop],
     previous_schema: tuple[str | None, dict[str, str] | None],
     check_drift: bool = True,
+    at_end: Callable[[], None] | None = None,
 ) -> RawPartition:
     spec = client.datasets[dataset]
     schema = merge_schemas(list(conversion.drop_schemas().values()))
@@ -172,7 +212,7 @@ def _prepare(
         files.append(entry)
     stream = RecordBatchStream(
         schema=conversion.schema,
-        batches=conversion.batches(),
+        batches=conversion.batches(on_complete=at_end),
         input_paths=[archived[d.uri].uri if d.uri in archived else d.uri for d in drops],
         metadata={
             "drop_files": files,

@@ -109,11 +109,16 @@ def archive_local_file(
     return ArchivedDrop(uri, sha256, source, name, os.path.getsize(local_path))
 
 
-def store_spec(lake_fs: LakeFileSystem, spec: ClientSpec) -> str:
-    """Store a client spec's document (:func:`~retina_assets.model.provenance.spec_document`) once, named by
-    its hash; returns its URI."""
+def spec_location(lake_fs: LakeFileSystem, spec: ClientSpec) -> tuple[str, bytes]:
+    """Where a client spec's document (:func:`~retina_assets.model.provenance.spec_document`) is stored,
+    named by its hash, and the document's bytes."""
     payload = canonical_json(spec_document(spec))
-    uri = join(lake_fs.root_uri, SPECS, spec.client, f"{hashlib.sha256(payload).hexdigest()}.json")
+    return join(lake_fs.root_uri, SPECS, spec.client, f"{hashlib.sha256(payload).hexdigest()}.json"), payload
+
+
+def store_spec(lake_fs: LakeFileSystem, spec: ClientSpec) -> str:
+    """Store a client spec's document once (see :func:`spec_location`); returns its URI."""
+    uri, payload = spec_location(lake_fs, spec)
     if not lake_fs.exists(uri):
         lake_fs.write_bytes(uri, payload, replace=False)
     return uri
