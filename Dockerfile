@@ -23,6 +23,23 @@ COPY retina_assets ./retina_assets
 COPY clients ./clients
 COPY sample_data ./sample_data
 RUN uv sync --frozen --no-dev
+# The provenance fingerprint every version records (retina_assets.model.provenance), baked into the image:
+# code identity (git commit and dirty flag come from build arguments: there is no .git here), the hash of
+# uv.lock and the library versions, as /app/retina-fingerprint.json and as labels.
+#   docker build --build-arg RETINA_GIT_COMMIT=$(git rev-parse HEAD) \
+#     --build-arg RETINA_GIT_DIRTY=$(test -z "$(git status --porcelain --untracked-files=no)" && echo false || echo true) \
+#     --build-arg RETINA_UV_LOCK_SHA256=$(sha256sum uv.lock | cut -d' ' -f1) -t retina-assets .
+ARG RETINA_GIT_COMMIT=""
+ARG RETINA_GIT_DIRTY=""
+ARG RETINA_UV_LOCK_SHA256=""
+ENV RETINA_GIT_COMMIT=$RETINA_GIT_COMMIT RETINA_GIT_DIRTY=$RETINA_GIT_DIRTY
+LABEL org.opencontainers.image.revision=$RETINA_GIT_COMMIT \
+      retina.git_dirty=$RETINA_GIT_DIRTY \
+      retina.uv_lock_sha256=$RETINA_UV_LOCK_SHA256 \
+      retina.fingerprint_file=/app/retina-fingerprint.json
+RUN python -m retina_assets.model.provenance > /app/retina-fingerprint.json \
+ && python -c "import json,hashlib; f=json.load(open('/app/retina-fingerprint.json')); \
+assert f['uv_lock_sha256'] == hashlib.sha256(open('/app/uv.lock','rb').read()).hexdigest()"
 COPY dagster.yaml workspace.yaml ./
 RUN mkdir -p $DAGSTER_HOME && cp dagster.yaml $DAGSTER_HOME/dagster.yaml
 

@@ -8,6 +8,7 @@ import dagster as dg
 from retina_assets.defs.features import build_feature_asset
 from retina_assets.defs.gate import feature_automation_condition
 from retina_assets.defs.jobs import ingest_job, revalidate_job
+from retina_assets.defs.landing import build_landing_source
 from retina_assets.defs.partitions import partitions_for
 from retina_assets.defs.raw import build_raw_asset
 from retina_assets.defs.sensors import build_drop_sensor
@@ -19,8 +20,9 @@ from retina_assets.model.spec import ClientSpec
 def build_client_definitions(spec: ClientSpec) -> dg.Definitions:
     """Assets, jobs and sensor of one client, all in the asset group named after the client."""
     partitions = partitions_for(spec)
-    assets: list[dg.AssetsDefinition] = []
+    assets: list[dg.AssetsDefinition | dg.SourceAsset] = []
     for dataset in spec.datasets:
+        assets.append(build_landing_source(spec, dataset, partitions))
         assets.append(build_raw_asset(spec, dataset, partitions))
         assets.append(build_validated_asset(spec, dataset, partitions))
     for feature in spec.features:

@@ -21,6 +21,7 @@ import dagster as dg
 from retina_assets.catalog import load_clients_and_errors
 from retina_assets.defs.client import build_client_definitions
 from retina_assets.defs.io_manager import LakeIOManager
+from retina_assets.defs.rebuild import retina_rebuild_version
 from retina_assets.defs.resources import LakeResource, LandingResource, SparkResource, StorageCredentials
 from retina_assets.defs.retention import retention_definitions
 from retina_assets.defs.sensors import spec_errors_sensor
@@ -74,7 +75,10 @@ def build_definitions(
     extra = [spec_errors_sensor(errors)] if errors else []
     # retention applies every spec that loaded (its policy holds even if its assets failed to build)
     return dg.Definitions.merge(
-        *parts, resources, retention_definitions(specs), dg.Definitions(sensors=extra)
+        *parts,
+        resources,
+        retention_definitions(specs),
+        dg.Definitions(sensors=extra, jobs=[retina_rebuild_version]),
     )
 
 

@@ -11,11 +11,13 @@ import dagster as dg
 import pyarrow as pa
 
 from retina_assets.defs.gate import require_passed_checks
+from retina_assets.defs.io_manager import PROVENANCE
 from retina_assets.defs.metadata import to_metadata
-from retina_assets.defs.resources import EngineConfig, SparkResource
+from retina_assets.defs.resources import EngineConfig, LakeResource, SparkResource
 from retina_assets.engines.stages import build_feature
 from retina_assets.features.registry import Feature
 from retina_assets.model.naming import FEATURES, VALIDATED, DatasetName
+from retina_assets.model.provenance import stage_code_version
 from retina_assets.model.spec import ClientSpec
 from retina_assets.storage.dataset_ref import DatasetRef
 
@@ -53,9 +55,14 @@ def build_feature_asset(
             f"`<lake>/features/{client.client}/{feature.name}/` to get every day with an `as_of_date` column."
         ),
         metadata={"retina/zone": FEATURES, "retina/dataset": feature.name},
+        code_version=stage_code_version(client, FEATURES, feature.name),
     )
     def _feature(
-        context: dg.AssetExecutionContext, config: EngineConfig, spark: SparkResource, **refs: DatasetRef
+        context: dg.AssetExecutionContext,
+        config: EngineConfig,
+        spark: SparkResource,
+        lake: LakeResource,
+        **refs: DatasetRef,
     ) -> dg.Output[pa.Table]:
         # never build on a validated version whose blocking quality checks failed
         for key in inputs.values():
@@ -64,9 +71,13 @@ def build_feature_asset(
         ran_on = spark.describe() if engine == "spark" else "in-process (polars)"
         table, metadata = build_feature(feature, refs, engine, spark=spark.session)
         context.log.info(f"{feature.name} [{context.partition_key}] on {ran_on}: {table.num_rows:,} rows")
+        basis = lake.provenance_basis(client, FEATURES, feature.name, engine)
         return dg.Output(
             table,
-            metadata=to_metadata({**metadata, "retina/engine": engine, "retina/engine_detail": ran_on}),
+            metadata={
+                **to_metadata({**metadata, "retina/engine": engine, "retina/engine_detail": ran_on}),
+                PROVENANCE: dg.MetadataValue.json(basis),
+            },
         )
 
     return _feature

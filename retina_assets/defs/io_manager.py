@@ -4,8 +4,10 @@ Contract (relied on by every stage and by users):
 
 * ``handle_output`` writes through :class:`~retina_assets.storage.versioned_store.VersionedStore` (new
   immutable content-addressed path, atomic, deduplicated) and records on the materialization ``path``,
-  ``content_hash``, ``row_count``, ``num_bytes``, ``input_paths``, ``deduplicated`` (and for features
-  ``published_path``, the hive partition file).
+  ``content_hash``, ``row_count``, ``num_bytes``, ``input_paths``, ``deduplicated``, ``provenance`` (the
+  version record's: code, locked environment, libraries, spec, engine, inputs with hashes; completed from
+  the ``provenance`` basis the asset puts on its output) and for features ``published_path``, the hive
+  partition file. The content hash is reported as the materialization's data version.
 * ``load_input`` returns a :class:`DatasetRef` for **exactly** the path the upstream materialization of
   that partition recorded in the Dagster event log, never "whatever is newest in the folder". Outside a
   Dagster run (no instance) it falls back to the lake's own version records.
@@ -25,6 +27,8 @@ from retina_assets.defs.instance import latest_materialization
 from retina_assets.defs.metadata import to_metadata
 from retina_assets.defs.resources import LakeResource
 from retina_assets.model.naming import DatasetName
+from retina_assets.model.provenance import complete_provenance
+from retina_assets.storage.content_store import hash_from_name
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.versioned_store import (
     DatasetVersion,
@@ -61,7 +65,23 @@ def version_metadata(version: DatasetVersion) -> dict[str, Any]:
     }
     if version.published_path:
         meta["published_path"] = dg.MetadataValue.path(version.published_path)
+    if version.provenance is not None:
+        meta[PROVENANCE] = dg.MetadataValue.json(version.provenance)
     return meta
+
+
+PROVENANCE = "provenance"  # metadata key: the asset's provenance basis in, the full record out
+DATA_VERSION_TAG = "dagster/data_version"
+CODE_VERSION_TAG = "dagster/code_version"
+
+
+def provenance_inputs(
+    input_paths: list[str], given: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Provenance inputs for ``input_paths``: the ``given`` entries for paths they describe (archived drops),
+    else path and the hash its content-addressed name carries."""
+    known = {str(entry["path"]): entry for entry in given or []}
+    return [known.get(path) or {"path": path, "sha256": hash_from_name(path)} for path in input_paths]
 
 
 def write_output(
@@ -71,21 +91,41 @@ def write_output(
     obj: Any,
     input_paths: list[str],
     run_id: str | None,
+    basis: dict[str, Any] | None = None,
 ) -> tuple[DatasetVersion, dict[str, Any]]:
     """Write one output (a table or frame, or a :class:`RecordBatchStream`) as a version of ``name``; returns
-    the version and the output's own metadata (plain values)."""
-    if isinstance(obj, RecordBatchStream):
+    the version and the output's own metadata (plain values). ``basis`` (from
+    :func:`retina_assets.model.provenance.provenance_basis`, optionally with ``inputs``) is completed into the
+    version's provenance record."""
+    stream = obj if isinstance(obj, RecordBatchStream) else None
+    paths = [*stream.input_paths, *input_paths] if stream is not None else list(input_paths)
+    provenance = None
+    if basis is not None:
+        given = basis.get("inputs")
+        core = {k: v for k, v in basis.items() if k != "inputs"}
+        provenance = complete_provenance(core, provenance_inputs(paths, given), run_id, partition)
+    if stream is not None:
         version = store.write(
-            name.zone, name.client, name.dataset, partition, obj.batches, schema=obj.schema,
-            input_paths=[*obj.input_paths, *input_paths], run_id=run_id, table_layout=obj.table_layout,
+            name.zone, name.client, name.dataset, partition, stream.batches, schema=stream.schema,
+            input_paths=paths, run_id=run_id, table_layout=stream.table_layout, provenance=provenance,
         )  # fmt: skip
-        after = obj.after_write() if obj.after_write is not None else {}
-        return version, {**obj.metadata, **after}
+        after = stream.after_write() if stream.after_write is not None else {}
+        return version, {**stream.metadata, **after}
     version = store.write(
-        name.zone, name.client, name.dataset, partition, table_from_any(obj), input_paths=input_paths,
-        run_id=run_id,
+        name.zone, name.client, name.dataset, partition, table_from_any(obj), input_paths=paths,
+        run_id=run_id, provenance=provenance,
     )  # fmt: skip
     return version, {}
+
+
+def version_tags(version: DatasetVersion) -> dict[str, str]:
+    """Tags that make a materialization recorded by hand (not through the IO manager) carry the version's
+    content hash as its data version and the code version it was made with."""
+    tags = {DATA_VERSION_TAG: version.content_hash}
+    code_version = (version.provenance or {}).get("code_version")
+    if code_version:
+        tags[CODE_VERSION_TAG] = str(code_version)
+    return tags
 
 
 class LakeIOManager(dg.ConfigurableIOManager):
@@ -105,9 +145,14 @@ class LakeIOManager(dg.ConfigurableIOManager):
             return
         partition = context.asset_partition_key
         loaded = _pop_loaded(context.run_id, context.step_key)
+        basis = (context.output_metadata or {}).get(PROVENANCE)
+        basis = getattr(basis, "value", basis)
         version, extra = write_output(
-            self._store(), dataset_name(context.asset_key), partition, obj, loaded, context.run_id
-        )
+            self._store(), dataset_name(context.asset_key), partition, obj, loaded, context.run_id,
+            dict(basis) if isinstance(basis, dict) else None,
+        )  # fmt: skip
+        # the content hash is the data version: identical bytes leave downstream assets fresh
+        context.step_context.set_data_version(context.asset_key, dg.DataVersion(version.content_hash))
         context.log.info(
             f"{context.asset_key.to_user_string()} [{partition}]: "
             + ("unchanged, reusing " if version.deduplicated else "wrote ")

@@ -2,25 +2,31 @@
 
 The work is the raw stage's (:func:`retina_assets.ingestion.raw_stage.convert_partition`); this asset adds
 what only the Dagster instance knows (the previous partition's recorded drop schema, the reference for drift)
-and turns the stage's errors into failures that name the file and are never retried. Each materialization
+and turns the stage's errors into failures that name the file and are never retried. Each drop is first
+kept in the lake's archive and the raw version records the archived drops as its inputs. The asset
+depends on the dataset's landing source (``<client>/landing_<dataset>``, :mod:`retina_assets.defs.landing`),
+so a corrected drop marks its partition stale. Each materialization
 records the drop's schema (``drop_schema``), a ``schema_drift`` report against the previous partition, and the
 drop files; with the dataset's ``drift`` policy ``warn`` the run log gets a warning, with ``fail`` nothing is
 written.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import dagster as dg
 import pyarrow as pa
 
 from retina_assets.defs.checks import drop_freshness_policy
 from retina_assets.defs.instance import latest_metadata
+from retina_assets.defs.io_manager import PROVENANCE
+from retina_assets.defs.landing import landing_key
 from retina_assets.defs.metadata import to_metadata
-from retina_assets.defs.resources import LandingResource
+from retina_assets.defs.resources import LakeResource, LandingResource
 from retina_assets.ingestion.coercion import SchemaMismatchError
 from retina_assets.ingestion.raw_stage import DriftPolicyError, NoDropError, convert_partition
 from retina_assets.ingestion.readers import DropReadError
 from retina_assets.model.naming import RAW, DatasetName
+from retina_assets.model.provenance import stage_code_version
 from retina_assets.model.spec import ClientSpec
 from retina_assets.storage.versioned_store import RecordBatchStream
 
@@ -40,12 +46,16 @@ def previous_drop_schema(
     return None, None
 
 
-def _failing_clearly(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """The batches, with a drop that turns out unreadable half-way reported as a non-retried failure."""
+def _failing_clearly(
+    batches: Iterator[pa.RecordBatch], at_end: Callable[[], object]
+) -> Iterator[pa.RecordBatch]:
+    """The batches, with a drop that turns out unreadable half-way reported as a non-retried failure;
+    ``at_end`` runs once every batch was read."""
     try:
         yield from batches
     except DropReadError as exc:
         raise dg.Failure(str(exc), allow_retries=False) from None
+    at_end()
 
 
 def build_raw_asset(
@@ -68,14 +78,18 @@ def build_raw_asset(
         ),
         metadata={"retina/zone": RAW, "retina/dataset": dataset, "retina/canonical": spec.canonical},
         freshness_policy=drop_freshness_policy(spec),
+        code_version=stage_code_version(client, RAW, dataset),
+        deps=[landing_key(client, dataset)],
     )
-    def _raw(context: dg.AssetExecutionContext, landing: LandingResource) -> RecordBatchStream:
+    def _raw(
+        context: dg.AssetExecutionContext, landing: LandingResource, lake: LakeResource
+    ) -> dg.Output[RecordBatchStream]:
         partition = context.partition_key
         previous = previous_drop_schema(context.instance, context.asset_key, partition)
         try:
             prepared = convert_partition(
                 landing.filesystem(client), landing.client_uri(client), client, dataset, partition,
-                previous_schema=previous, log=context.log.info,
+                previous_schema=previous, log=context.log.info, archive=lake.store().fs,
             )  # fmt: skip
         except (NoDropError, DropReadError, SchemaMismatchError) as exc:
             raise dg.Failure(str(exc), allow_retries=False) from None
@@ -87,7 +101,10 @@ def build_raw_asset(
         else:
             context.log.info(what + (f" (drift policy {spec.drift!r})" if prepared.drift.has_drift else ""))
         stream = prepared.stream
-        stream.batches = _failing_clearly(iter(stream.batches))
-        return stream
+        # the spec document is stored once every batch was read: a drop refused half-way leaves nothing
+        stream.batches = _failing_clearly(iter(stream.batches), lambda: lake.store_spec(client))
+        basis = lake.provenance_basis(client, RAW, dataset, "pandas", store=False)
+        basis["inputs"] = [drop.to_input() for drop in prepared.archived]
+        return dg.Output(stream, metadata={PROVENANCE: dg.MetadataValue.json(basis)})
 
     return _raw

@@ -31,7 +31,9 @@ from retina_assets.engines.spark import (
     spark_session,
     stop_connect_sessions,
 )
+from retina_assets.model.provenance import provenance_basis
 from retina_assets.model.spec import ENGINES, ClientSpec
+from retina_assets.storage.content_store import spec_location, store_spec
 from retina_assets.storage.filesystem import (
     AZURE_SCHEMES,
     CREDENTIAL_ENV_VARS,
@@ -96,6 +98,22 @@ class LakeResource(dg.ConfigurableResource):
 
     def store(self) -> VersionedStore:
         return VersionedStore(self.lake_uri, storage_options=self.storage_options())
+
+    def provenance_basis(
+        self, client: ClientSpec, zone: str, dataset: str, engine: str, store: bool = True
+    ) -> dict[str, Any]:
+        """The provenance a stage knows of the version it makes (see
+        :func:`retina_assets.model.provenance.provenance_basis`), with the client's spec stored once in the
+        lake, content-addressed (``<lake>/_specs/<client>/<sha256>.json``), so the version can be rebuilt
+        with exactly that spec. ``store=False`` only names the location (the caller stores it later with
+        :meth:`store_spec`)."""
+        fs = self.store().fs
+        spec_uri = store_spec(fs, client) if store else spec_location(fs, client)[0]
+        return provenance_basis(client, zone, dataset, engine, spec_uri)
+
+    def store_spec(self, client: ClientSpec) -> str:
+        """Store the client's spec document in the lake (once); returns its URI."""
+        return store_spec(self.store().fs, client)
 
 
 class LandingResource(dg.ConfigurableResource):

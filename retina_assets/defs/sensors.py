@@ -20,6 +20,8 @@ Behaviour:
   the content hashes already requested (``seen``), files waiting out their quiet period (``pending``) and
   the hash of each listed file by size and change token (``hashed``), so an unchanged file is not read
   again on every tick.
+* **Landing observations.** With the run requests, the sensor reports an observation of each requested
+  landing partition (``<client>/landing_<dataset>``: drops and hashes, see :mod:`retina_assets.defs.landing`).
 * **One run per drop** materializes ``raw_<dataset>`` -> ``validated_<dataset>``/``rejected_<dataset>`` ->
   the features that read that dataset (as each feature's registration declares), for the drop's
   ``as_of_date`` partition.
@@ -28,7 +30,6 @@ A second sensor, ``retina_spec_errors``, exists only when a client spec failed t
 in the UI (never starts runs).
 """
 
-import hashlib
 import json
 import os
 import time
@@ -36,6 +37,7 @@ from typing import Any
 
 import dagster as dg
 
+from retina_assets.defs.landing import landing_key, landing_observation, sha256_of_file
 from retina_assets.defs.partitions import partition_lock_tags
 from retina_assets.defs.resources import LandingResource
 from retina_assets.features import FEATURES
@@ -52,14 +54,6 @@ DEFAULT_INTERVAL_SECONDS = 15
 def _now() -> float:
     """The sensor's clock (a function so tests can move time without sleeping)."""
     return time.time()
-
-
-def _sha256(fs: Any, uri: str) -> str:
-    digest = hashlib.sha256()
-    with fs.open_read(uri) as fh:
-        while block := fh.read(4 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def dataset_asset_keys(client: ClientSpec, dataset: str) -> list[dg.AssetKey]:
@@ -162,7 +156,7 @@ def build_drop_sensor(
                 waiting += 1
                 continue
             cached = hashed.get(drop.uri)
-            content = cached[2] if cached and cached[:2] == identity else _sha256(fs, drop.uri)
+            content = cached[2] if cached and cached[:2] == identity else sha256_of_file(fs, drop.uri)
             new_hashed[drop.uri] = [*identity, content]
             content_key = f"{drop.dataset}:{content}"
             if content_key in seen_set:
@@ -204,7 +198,18 @@ def build_drop_sensor(
         if not requests:
             reason = f"no new complete drops ({waiting} waiting to complete)" if waiting else "no new drops"
             return dg.SensorResult(skip_reason=reason, cursor=cursor)
-        return dg.SensorResult(run_requests=requests, cursor=cursor)
+        # observe the landing partitions the runs read, so their raw materializations record these drops
+        observations = []
+        for dataset, partition in dict.fromkeys(
+            (r.tags["retina/dataset"], r.partition_key) for r in requests
+        ):
+            seen_drops = [
+                (d, new_hashed[d.uri][2])
+                for d in drops
+                if d.dataset == dataset and d.as_of_date == partition and d.uri in new_hashed
+            ]
+            observations.append(landing_observation(landing_key(client, dataset), str(partition), seen_drops))
+        return dg.SensorResult(run_requests=requests, cursor=cursor, asset_events=observations)
 
     return _sensor
 

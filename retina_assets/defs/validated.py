@@ -19,11 +19,12 @@ import dagster as dg
 
 from retina_assets.defs.checks import asset_check_result, check_specs
 from retina_assets.defs.gate import FAILED_BLOCKING
-from retina_assets.defs.io_manager import version_metadata, write_output
+from retina_assets.defs.io_manager import PROVENANCE, version_metadata, version_tags, write_output
 from retina_assets.defs.metadata import to_metadata
 from retina_assets.defs.resources import EngineConfig, LakeResource, SparkResource
 from retina_assets.engines.stages import validate_partition
 from retina_assets.model.naming import RAW, REJECTED, VALIDATED, DatasetName
+from retina_assets.model.provenance import stage_code_version
 from retina_assets.model.spec import ClientSpec
 from retina_assets.quality.checks import check_context, evaluate_checks, failed_blocking, reference_datasets
 from retina_assets.storage.dataset_ref import DatasetRef
@@ -59,6 +60,7 @@ def build_validated_asset(
                 description=f"`{dataset}` rows that pass the `{spec.canonical}` contract, canonical names.",
                 metadata={**common, "retina/zone": VALIDATED},
                 automation_condition=automation,
+                code_version=stage_code_version(client, VALIDATED, dataset),
                 is_required=False,  # subsettable: a run that selects one asset yields only that output
             ),
             "rejected": dg.AssetOut(
@@ -71,6 +73,7 @@ def build_validated_asset(
                 ),
                 metadata={**common, "retina/zone": REJECTED},
                 automation_condition=automation,
+                code_version=stage_code_version(client, REJECTED, dataset),
                 is_required=False,  # subsettable: a run that selects one asset yields only that output
             ),
         },
@@ -110,18 +113,24 @@ def build_validated_asset(
             }
             selected = context.selected_asset_keys
             for output, rows in (("validated", validated.valid), ("rejected", validated.rejected)):
+                basis = lake.provenance_basis(client, names[output].zone, dataset, engine)
                 if keys[output] in selected:
-                    yield dg.Output(rows, output_name=output, metadata=to_metadata(metadata[output]))
+                    yield dg.Output(
+                        rows,
+                        output_name=output,
+                        metadata={**to_metadata(metadata[output]), PROVENANCE: dg.MetadataValue.json(basis)},
+                    )
                     continue
                 # not selected: still written (the pair must stay consistent) and recorded as materialized
                 version, extra = write_output(
-                    store, names[output], partition, rows, [raw.uri], context.run_id
+                    store, names[output], partition, rows, [raw.uri], context.run_id, basis
                 )
                 context.log.info(f"{names[output]} [{partition}] (written with its pair): {version.path}")
                 yield dg.AssetMaterialization(
                     asset_key=keys[output],
                     partition=partition,
                     metadata={**version_metadata(version), **to_metadata({**extra, **metadata[output]})},
+                    tags=version_tags(version),
                 )
             for result in results:
                 if dg.AssetCheckKey(keys["validated"], result.name) in context.selected_asset_check_keys:

@@ -13,7 +13,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -65,26 +65,35 @@ class DropConversion:
 
     Construct it (which opens and checks every file's columns, failing fast with a clear error before any
     byte is written), then iterate :meth:`batches`. Remote drops are first copied to a local temporary
-    folder; the landing files themselves are only ever read.
+    folder; the landing files themselves are only ever read. ``snapshots`` (drop URI -> local file, in the
+    folder ``workdir``, removed once the batches were read) gives local copies already taken (e.g. the
+    archived bytes): then those are read instead of the landing files.
     """
 
     def __init__(
         self,
         drops: Sequence[Drop],
         spec: DatasetSpec,
-        landing_fs: LakeFileSystem,
+        landing_fs: LakeFileSystem | None,
         progress: Callable[[str], None] | None = None,
+        snapshots: Mapping[str, str] | None = None,
+        workdir: tempfile.TemporaryDirectory[str] | None = None,
     ):
         self.drops = list(drops)
         self.spec = spec
         self.fs = landing_fs
         self.progress = progress or log.info
         self.stats = ConversionStats()
-        self._tmp = tempfile.TemporaryDirectory(prefix="retina-drop-")
+        self._tmp = workdir or tempfile.TemporaryDirectory(prefix="retina-drop-")
         self._local: dict[str, str] = {}
         extras: list[str] = []
         for drop in self.drops:
-            local = landing_fs.local_copy(drop.uri, self._tmp.name)
+            if snapshots is not None:
+                local = snapshots[drop.uri]
+            elif landing_fs is not None:
+                local = landing_fs.local_copy(drop.uri, self._tmp.name)
+            else:
+                raise ValueError("DropConversion needs a landing filesystem or local snapshots of the drops")
             self._local[drop.uri] = local
             columns = probe_columns(local, spec, drop.name)
             self.stats.drop_columns[drop.name] = columns
@@ -111,7 +120,9 @@ class DropConversion:
                 out[drop.name] = batch_schema(sample, text_format=text)
         return out
 
-    def batches(self) -> Iterator[pa.RecordBatch]:
+    def batches(self, on_complete: Callable[[], None] | None = None) -> Iterator[pa.RecordBatch]:
+        """The typed batches of every drop in turn; ``on_complete`` runs after the last one, while the local
+        copies still exist (they are removed when the iteration ends, however it ends)."""
         started = time.perf_counter()
         try:
             for drop in self.drops:
@@ -130,6 +141,8 @@ class DropConversion:
                 self.progress(
                     f"{drop.name}: {rows:,} rows in {elapsed:.1f}s ({rows / max(elapsed, 1e-9):,.0f} rows/s)"
                 )
+            if on_complete is not None:
+                on_complete()
         finally:
             self.stats.seconds = time.perf_counter() - started
             self._tmp.cleanup()

@@ -1,6 +1,8 @@
 """The raw stage: one dataset's drops of one ``as_of_date`` converted into a stream of typed raw rows.
 
 :func:`convert_partition` finds the partition's drops (:func:`~retina_assets.ingestion.landing.drops_for_partition`),
+keeps each drop's bytes in the lake's archive (:func:`snapshot_drops`, :func:`archive_drops`; a raw version's inputs are the
+archived drops, so it can be rebuilt with :func:`convert_archived_drops` after the landing file changed),
 opens and checks every file before a byte is written, compares the drops' schema with the previous
 partition's (the dataset's ``drift`` policy decides: ``accept`` and ``warn`` report, ``fail`` raises
 :class:`DriftPolicyError`), and returns a :class:`RecordBatchStream` to write as the raw version, with its
@@ -9,14 +11,23 @@ metadata. The Dagster raw asset and any Dagster-free caller (a notebook, a rebui
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from retina_assets.ingestion.drift import DriftReport, compare_schemas, merge_schemas
 from retina_assets.ingestion.landing import Drop, drops_for_partition
 from retina_assets.ingestion.raw_conversion import DropConversion
 from retina_assets.model.spec import ClientSpec
+from retina_assets.storage.content_store import (
+    ArchivedDrop,
+    ContentMismatchError,
+    archive_local_file,
+    archive_uri,
+    copy_hashing,
+)
 from retina_assets.storage.filesystem import LakeFileSystem
 from retina_assets.storage.versioned_store import RecordBatchStream
 
@@ -40,6 +51,40 @@ class RawPartition:
     drops: list[Drop]
     drift: DriftReport
     stream: RecordBatchStream
+    archived: list[ArchivedDrop] = field(default_factory=list)  # the drops as kept in the lake's archive
+
+
+def snapshot_drops(
+    landing_fs: LakeFileSystem, lake_fs: LakeFileSystem, drops: list[Drop]
+) -> tuple[dict[str, str], dict[str, str], tempfile.TemporaryDirectory[str]]:
+    """Read each landing file once: copy it to a local snapshot (in the lake's staging area) while hashing
+    it. The conversion then reads the snapshot, so what is converted is exactly what is archived even if the
+    client rewrites the landing file meanwhile. Returns (drop URI -> SHA-256, drop URI -> snapshot, the
+    folder holding the snapshots)."""
+    workdir = tempfile.TemporaryDirectory(prefix="retina-drop-", dir=lake_fs.staging_dir())
+    hashes: dict[str, str] = {}
+    snapshots: dict[str, str] = {}
+    for i, drop in enumerate(drops):
+        local = os.path.join(workdir.name, f"{i}-{drop.name}")
+        hashes[drop.uri] = copy_hashing(landing_fs, drop.uri, local)
+        snapshots[drop.uri] = local
+    return hashes, snapshots, workdir
+
+
+def archive_drops(
+    lake_fs: LakeFileSystem,
+    client: str,
+    dataset: str,
+    drops: list[Drop],
+    hashes: dict[str, str],
+    snapshots: dict[str, str],
+) -> dict[str, ArchivedDrop]:
+    """Keep each drop's snapshot in the lake's archive, ``<lake>/archive/<client>/<dataset>/<sha256>.<ext>``
+    (immutable; the same bytes are kept once). Returns drop URI -> archived drop."""
+    return {
+        d.uri: archive_local_file(lake_fs, client, dataset, snapshots[d.uri], hashes[d.uri], d.uri, d.name)
+        for d in drops
+    }
 
 
 def convert_partition(
@@ -50,11 +95,16 @@ def convert_partition(
     partition: str,
     previous_schema: tuple[str | None, dict[str, str] | None] = (None, None),
     log: Callable[[str], None] | None = None,
+    archive: LakeFileSystem | None = None,
 ) -> RawPartition:
     """Prepare the raw version of ``client``/``dataset`` for ``partition`` (see the module docstring).
 
     ``previous_schema`` is ``(partition, drop schema)`` of the latest earlier partition, the reference for
-    drift. Raises :class:`NoDropError`, :class:`~retina_assets.ingestion.readers.DropReadError` or
+    drift. With ``archive`` (the lake's filesystem) each drop is read once into a local snapshot
+    (:func:`snapshot_drops`), checked, and kept in the lake's archive (:func:`archive_drops`); the stream
+    reads the snapshots and its inputs are the archived drops; without it the landing files
+    are read directly and are the inputs. Raises :class:`NoDropError`,
+    :class:`~retina_assets.ingestion.readers.DropReadError` or
     :class:`~retina_assets.ingestion.coercion.SchemaMismatchError` (naming the file) before anything is
     written, and :class:`DriftPolicyError` when the policy is ``fail`` and the schema drifted.
     """
@@ -64,7 +114,83 @@ def convert_partition(
     if not drops:
         raise NoDropError(f"no `{dataset}` drop for {partition} in {landing_uri} (pattern {spec.pattern!r})")
     say(f"converting {len(drops)} drop(s): {[d.name for d in drops]}")
-    conversion = DropConversion(drops, spec, fs, progress=say)
+    if archive is None:
+        conversion = DropConversion(drops, spec, fs, progress=say)
+        return _prepare(client, dataset, partition, drops, conversion, {}, previous_schema)
+    hashes, snapshots, workdir = snapshot_drops(fs, archive, drops)
+    try:
+        conversion = DropConversion(drops, spec, None, progress=say, snapshots=snapshots, workdir=workdir)
+        archived = {
+            d.uri: ArchivedDrop(
+                archive_uri(archive.root_uri, client.client, dataset, hashes[d.uri], d.name),
+                hashes[d.uri],
+                d.uri,
+                d.name,
+                os.path.getsize(snapshots[d.uri]),
+            )  # fmt: skip
+            for d in drops
+        }
+
+        def keep() -> None:
+            # once every batch was read (a drop refused half-way leaves nothing in the lake), before the raw
+            # version that lists the archived drops is published
+            archive_drops(archive, client.client, dataset, drops, hashes, snapshots)
+            say("archived: " + ", ".join(f"{d.name} -> {d.uri}" for d in archived.values()))
+
+        return _prepare(client, dataset, partition, drops, conversion, archived, previous_schema, at_end=keep)
+    except BaseException:
+        workdir.cleanup()  # a refused drop leaves no snapshot behind
+        raise
+
+
+def convert_archived_drops(
+    lake_fs: LakeFileSystem,
+    client: ClientSpec,
+    dataset: str,
+    partition: str,
+    inputs: list[ArchivedDrop],
+    log: Callable[[str], None] | None = None,
+) -> RawPartition:
+    """Prepare a raw version again from archived drops (a rebuild): each archived file is copied locally and
+    checked against its hash (:class:`~retina_assets.storage.content_store.ContentMismatchError`), then
+    converted exactly as at landing, with each row's ``_source_file`` the original landing file. The landing
+    location is not read, so this works after the client replaced or deleted its file. No drift reference
+    is used (drift changes metadata, not rows)."""
+    workdir = tempfile.TemporaryDirectory(prefix="retina-drop-", dir=lake_fs.staging_dir())
+    drops: list[Drop] = []
+    snapshots: dict[str, str] = {}
+    for i, item in enumerate(inputs):
+        local = os.path.join(workdir.name, f"{i}-{item.name}")
+        digest = copy_hashing(lake_fs, item.uri, local)
+        if digest != item.sha256:
+            workdir.cleanup()
+            raise ContentMismatchError(item.uri, item.sha256, digest)
+        drops.append(Drop(item.source, item.name, item.size, item.sha256, dataset, partition))
+        snapshots[item.source] = local
+    spec = client.datasets[dataset]
+    try:
+        conversion = DropConversion(drops, spec, None, progress=log, snapshots=snapshots, workdir=workdir)
+        archived = {item.source: item for item in inputs}
+        return _prepare(
+            client, dataset, partition, drops, conversion, archived, (None, None), check_drift=False
+        )
+    except BaseException:
+        workdir.cleanup()
+        raise
+
+
+def _prepare(
+    client: ClientSpec,
+    dataset: str,
+    partition: str,
+    drops: list[Drop],
+    conversion: DropConversion,
+    archived: dict[str, ArchivedDrop],
+    previous_schema: tuple[str | None, dict[str, str] | None],
+    check_drift: bool = True,
+    at_end: Callable[[], None] | None = None,
+) -> RawPartition:
+    spec = client.datasets[dataset]
     schema = merge_schemas(list(conversion.drop_schemas().values()))
     report = compare_schemas(previous_schema[1], schema, previous_schema[0])
     drift_meta = {
@@ -72,18 +198,24 @@ def convert_partition(
         "schema_drift_summary": report.summary(),
     }
     what = f"{client.client}/{dataset} [{partition}]"
-    if report.has_drift and spec.drift == "fail":
+    if check_drift and report.has_drift and spec.drift == "fail":
         raise DriftPolicyError(
             f"{what}: {report.summary()}. The dataset's drift policy is 'fail', so nothing was written: "
             "update the client spec (columns, or drift: warn|accept) and re-run.",
             drift_meta,
         )
+    files = []
+    for d in drops:
+        entry: dict[str, Any] = {"name": d.name, "uri": d.uri, "bytes": d.size, "token": d.token}
+        if d.uri in archived:
+            entry.update(archived=archived[d.uri].uri, sha256=archived[d.uri].sha256)
+        files.append(entry)
     stream = RecordBatchStream(
         schema=conversion.schema,
-        batches=conversion.batches(),
-        input_paths=[d.uri for d in drops],
+        batches=conversion.batches(on_complete=at_end),
+        input_paths=[archived[d.uri].uri if d.uri in archived else d.uri for d in drops],
         metadata={
-            "drop_files": [{"name": d.name, "uri": d.uri, "bytes": d.size, "token": d.token} for d in drops],
+            "drop_files": files,
             "drop_columns": conversion.stats.drop_columns,
             "extra_columns": conversion.extra_columns,
             "drop_schema": schema,
@@ -96,4 +228,4 @@ def convert_partition(
             "conversion_seconds": round(conversion.stats.seconds, 3),
         },
     )
-    return RawPartition(drops, report, stream)
+    return RawPartition(drops, report, stream, [archived[d.uri] for d in drops if d.uri in archived])

@@ -79,6 +79,9 @@ class DatasetVersion:
     input_paths: list[str] = field(default_factory=list)
     run_id: str | None = None
     published_path: str | None = None
+    # what made it (code, locked environment, libraries, spec, engine, inputs with hashes; see
+    # retina_assets.model.provenance); None for versions written before provenance was recorded
+    provenance: dict[str, Any] | None = None
     deduplicated: bool = False
     commit_seq: int | None = None
     committed_at: str | None = None
@@ -234,6 +237,7 @@ class VersionedStore:
         input_paths: Sequence[str] = (),
         run_id: str | None = None,
         table_layout: bool = False,
+        provenance: Mapping[str, Any] | None = None,
     ) -> DatasetVersion:
         """Write one partition version and commit it; see the module docstring for the guarantees.
 
@@ -245,6 +249,8 @@ class VersionedStore:
 
         Raises :class:`CommitConflictError` when another version of the partition was committed after this
         call read the log (optimistic concurrency): the winner stays current, this version is not committed.
+        ``provenance`` is stored in the version's record as given (a deduplicated write returns the existing
+        record, with the provenance of the run that first wrote those bytes).
         """
         log = self.commit_log(zone, client, dataset, partition)
         base_entries = log.entries()
@@ -280,6 +286,7 @@ class VersionedStore:
                 input_paths=list(input_paths),
                 run_id=run_id,
                 published_path=view,
+                provenance=dict(provenance) if provenance is not None else None,
             )
             entry, ours = self._commit(log, version, base_seq)
             if not ours:  # a racing writer committed the same bytes first: that commit is the version

@@ -13,6 +13,7 @@ import dagster as dg
 import pytest
 
 from retina_assets.defs import sensors as drop_sensor
+from retina_assets.defs.landing import landing_data_version
 from retina_assets.defs.resources import LandingResource
 from retina_assets.model.spec import ClientSpec, CompletenessRule, load_client_spec
 from retina_assets.settings import REPO_ROOT
@@ -51,6 +52,7 @@ class Landing:
             result = self.sensor(context)
         assert isinstance(result, dg.SensorResult)
         self.cursor = result.cursor
+        self.observations = list(result.asset_events or [])
         return list(result.run_requests or [])
 
 
@@ -131,14 +133,21 @@ def test_the_cursor_alone_carries_state_across_restarts(
     restarted = make_landing(mode="marker")
     restarted.root, restarted.fs, restarted.cursor = landing.root, landing.fs, saved
     reads: list[str] = []
-    real = drop_sensor._sha256
-    monkeypatch.setattr(drop_sensor, "_sha256", lambda fs, uri: reads.append(uri) or real(fs, uri))
+    real = drop_sensor.sha256_of_file
+    monkeypatch.setattr(drop_sensor, "sha256_of_file", lambda fs, uri: reads.append(uri) or real(fs, uri))
     assert restarted.tick() == []
     assert reads == []  # unchanged files are not read again: their hashes are in the cursor
     restarted.put("orders_20101203.csv", b"day 03")
     restarted.put("orders_20101203.csv.done", b"")
     [request] = restarted.tick()
     assert request.partition_key == "2010-12-03" and len(reads) == 1
+    # with the run it starts, the sensor observes that landing partition: the drop and its hash
+    [observation] = restarted.observations
+    assert observation.asset_key == dg.AssetKey(["demo", "landing_orders"])
+    assert observation.partition == "2010-12-03"
+    [seen] = observation.metadata["drops"].value
+    assert seen["name"] == "orders_20101203.csv" and seen["sha256"] == hashlib.sha256(b"day 03").hexdigest()
+    assert observation.tags["dagster/data_version"] == landing_data_version([(seen["name"], seen["sha256"])])
 
 
 def test_a_badly_dated_file_is_reported_and_never_holds_up_the_others(

@@ -41,7 +41,9 @@ def test_partition_flows_with_exact_paths_and_lineage(
     meta = run_partition(lake_env, instance, "2010-12-01")
     raw, valid, rejected, summary = (meta[k] for k in KEYS)
     drop = lake_env.landing / "demo" / "orders_20101201.csv"
-    assert raw["input_paths"] == [str(drop)]
+    # the raw version's input is the drop's bytes as kept in the lake's archive, named by their hash
+    assert raw["input_paths"] == [f"{lake_env.lake}/archive/demo/orders/{sha256_file(str(drop))}.csv"]
+    assert raw["provenance"]["inputs"][0]["source"] == str(drop)
     assert valid["input_paths"] == [raw["path"]] and rejected["input_paths"] == [raw["path"]]
     assert summary["input_paths"] == [valid["path"]]
     for m in (raw, valid, rejected, summary):

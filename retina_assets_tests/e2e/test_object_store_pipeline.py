@@ -52,7 +52,9 @@ def test_pipeline_runs_with_lake_and_landing_on_object_storage(
                 for e in result.get_asset_materialization_events()
             }
             assert set(KEYS) <= set(meta)
-            assert meta["demo/raw_orders"]["input_paths"] == [drop]
+            [archived] = meta["demo/raw_orders"]["input_paths"]
+            assert archived.startswith(f"{lake}/archive/demo/orders/")
+            assert meta["demo/raw_orders"]["provenance"]["inputs"][0]["source"] == drop
             assert meta["demo/validated_orders"]["input_paths"] == [meta["demo/raw_orders"]["path"]]
             assert meta["demo/order_summary"]["input_paths"] == [meta["demo/validated_orders"]["path"]]
             metas[day] = meta
