@@ -19,7 +19,7 @@ from retina_assets.model import provenance
 from retina_assets.settings import REPO_ROOT, LakeSettings
 from retina_assets.storage import versioned_store
 from retina_assets.storage.filesystem import filesystem_for
-from retina_assets.storage.versioned_store import VersionedStore
+from retina_assets.storage.versioned_store import DatasetVersion, VersionedStore
 from retina_assets.verify import CANNOT, DIFFERENT, IDENTICAL, main, verify
 from retina_assets_tests.support.backends import backend_root
 from retina_assets_tests.support.lake_env import LakeEnv
@@ -29,18 +29,14 @@ from retina_assets_tests.support.runs import materializations, run_partition
 PARTITION = "2010-12-01"
 
 
-def all_versions(lake: str) -> list[str]:
+def all_versions(lake: str) -> list[DatasetVersion]:
+    """Every committed version of every partition in the lake (from the commit logs)."""
     store = VersionedStore(lake)
-    out = []
-    for zone, client, dataset in sorted(
-        {
-            tuple(f.uri[len(store.lake_uri) + 1 :].split("/")[1:4])
-            for f in store.fs.list_files(f"{store.lake_uri}/_manifests", recursive=True)
-        }
-    ):
-        for partition in store.partitions(zone, client, dataset):
-            out += [v.path for v in store.versions(zone, client, dataset, partition)]
-    return out
+    return [
+        version
+        for key in store.all_partitions()
+        for version in store.versions(key.zone, key.client, key.dataset, key.partition)
+    ]
 
 
 def statuses(verdicts: list) -> list[str]:
@@ -59,9 +55,9 @@ def test_every_example_client_version_verifies_identical(
                 partition_key=partition, instance=instance
             )
             assert result.success
-    versions = all_versions(str(lake_env.lake))
-    zones = {p.split("/lake/")[1].split("/")[0] for p in versions}
-    assert {"raw", "validated", "rejected", "_versions"} <= zones
+    versions = [v.path for v in all_versions(str(lake_env.lake))]
+    zones = {v.zone for v in all_versions(str(lake_env.lake))}
+    assert {"raw", "validated", "rejected", "features"} <= zones
     assert len(versions) >= 16
     for path in versions:
         verdicts = verify(str(lake_env.lake), path, recursive=True, clients_dir=str(lake_env.clients_dir))
