@@ -575,6 +575,7 @@ def _iter_whitespace(
         return out
 
     longest = guard.limits.max_row_bytes
+    markers = set(options.null_values) - {""}  # the spec's null markers (a blank field is null anyway)
 
     def lines(fh: io.TextIOWrapper) -> Iterator[str]:
         while line := fh.readline(longest + 1):
@@ -604,6 +605,8 @@ def _iter_whitespace(
                 raise DropReadError(
                     name, f"line {lineno}: expected {len(header)} fields, found {len(fields)}"
                 )
+            if markers:
+                fields = [None if f in markers else f for f in fields]
             buf.append(fields)
             if len(buf) >= BATCH_ROWS:
                 yield _string_batch(header, buf)

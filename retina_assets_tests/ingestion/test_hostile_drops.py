@@ -177,7 +177,9 @@ def test_a_field_of_several_megabytes_is_read(tmp_path: Path) -> None:
 
 def test_a_row_longer_than_the_row_limit_is_refused(tmp_path: Path) -> None:
     path = hostile.csv_with_long_field(tmp_path, 3 << 20)
-    with pytest.raises(DropLimitError, match=r"long_field\.csv: a row \(row 1 or later\) is longer than 1,048,576"):
+    with pytest.raises(
+        DropLimitError, match=r"long_field\.csv: a row \(row 1 or later\) is longer than 1,048,576"
+    ):
         convert(path, hostile.dataset(limits={"max_row_bytes": 1 << 20}))
 
 
@@ -196,6 +198,10 @@ def test_null_markers_come_from_the_spec(tmp_path: Path) -> None:
     assert [r["country"] for r in rows] == ["NA", None, "null"]  # Namibia stays Namibia
     marked = convert(path, hostile.dataset(reader={"null_values": ["", "null"]}))
     assert [r["country"] for r in marked] == ["NA", None, None]
+    aligned = hostile.write(tmp_path, "countries.txt", "product_id country\np1 NA\np3 null\n")
+    assert [r["country"] for r in read(aligned, hostile.dataset("fixed_width"))] == ["NA", "null"]
+    spec = hostile.dataset("fixed_width", reader={"null_values": ["null"]})
+    assert [r["country"] for r in read(aligned, spec)] == ["NA", None]
 
 
 NUMBERS = {
