@@ -104,32 +104,34 @@ def _parse_expr(
     if col.type in ("int64", "int32", "float64", "decimal"):
         # A number is read only when its text means exactly one number in the client's notation: digit
         # grouping must be well-formed, and with a decimal comma a '.' is ambiguous (is "1.000" one or a
-        # thousand?), so such values are flagged instead of being read as another number.
+        # thousand?), so such values are flagged instead of being read as another number. The checks
+        # null the parsed number (cheap), not the text (a copy of the column).
+        ambiguous: pl.Expr | None = None
+        if decimal != "." and thousands != ".":
+            ambiguous = src.str.contains(".", literal=True)
         if thousands:
             grouped = rf"^[+-]?\d{{1,3}}({_char_class(thousands)}\d{{3}})+({_char_class(decimal)}\d*)?$"
-            src = (
-                pl.when(src.str.contains(thousands, literal=True) & ~src.str.contains(grouped))
-                .then(None)
-                .otherwise(src.str.replace_all(thousands, "", literal=True))
-            )
-        if decimal != "." and thousands != ".":
-            src = pl.when(src.str.contains(".", literal=True)).then(None).otherwise(src)
+            misgrouped = src.str.contains(thousands, literal=True) & ~src.str.contains(grouped)
+            ambiguous = misgrouped if ambiguous is None else ambiguous | misgrouped
+            src = src.str.replace_all(thousands, "", literal=True)
         # the fast integer parse skips the decimal separator: "12,0" fails it and takes the full path
         if decimal != "." and not (fast and col.type in ("int64", "int32")):
             src = src.str.replace_all(decimal, ".", literal=True)
         if col.type in ("int64", "int32"):
-            as_int = src.cast(pl.Int64, strict=False)
-            if fast:
-                return as_int.cast(_pl_type(col), strict=False)
-            # accept "17850.0"-style integers that spreadsheets produce (only zeros after the point), never
-            # "1.5", and without a detour through floating point that would round large numbers
-            whole = src.str.replace(r"^([+-]?\d+)\.0*$", "${1}").cast(pl.Int64, strict=False)
-            return pl.coalesce(as_int, whole).cast(_pl_type(col), strict=False)
-        if col.type == "decimal":
+            value = src.cast(pl.Int64, strict=False)
+            if not fast:
+                # accept "17850.0"-style integers that spreadsheets produce (only zeros after the point),
+                # never "1.5", and without a detour through floating point that would round large numbers
+                whole = src.str.replace(r"^([+-]?\d+)\.0*$", "${1}").cast(pl.Int64, strict=False)
+                value = pl.coalesce(value, whole)
+            value = value.cast(_pl_type(col), strict=False)
+        elif col.type == "decimal":
             # at most `scale` significant fractional digits: casting would cut the others off silently
             fits = rf"^[+-]?(\d+(\.\d{{0,{col.scale}}}0*)?|\.\d{{0,{col.scale}}}0*)$"
-            return pl.when(src.str.contains(fits)).then(src.cast(_pl_type(col), strict=False))
-        return src.cast(_pl_type(col), strict=False)
+            value = pl.when(src.str.contains(fits)).then(src.cast(_pl_type(col), strict=False))
+        else:
+            value = src.cast(_pl_type(col), strict=False)
+        return value if ambiguous is None else pl.when(ambiguous).then(None).otherwise(value)
     if col.type == "bool":
         low = src.str.to_lowercase()
         return pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False).otherwise(None)

@@ -120,7 +120,7 @@ class ReadGuard:
             if deepest is not None:
                 raise DropLimitError(
                     self.name,
-                    f"JSON nested {deepest} levels deep near byte {self.bytes_read:,}, more than "
+                    f"JSON nested {deepest:,} levels deep near byte {self.bytes_read:,}, more than "
                     f"{self.limits.max_nesting} (limits.max_nesting)",
                 )
         return block

@@ -518,6 +518,8 @@ def _sheet_rows(ws: Any, wb: Any, name: str, guard: ReadGuard) -> Iterator[tuple
         for index, cells in parser.parse():
             if index > EXCEL_MAX_ROWS or index <= previous:
                 raise DropReadError(name, f"worksheet row number {index:,} is not valid in an Excel sheet")
+            for _ in range(previous + 1, index):  # rows not stored are empty (header_row counts them)
+                yield [], None
             previous = index
             if index % 4096 == 0:
                 guard.check_time()

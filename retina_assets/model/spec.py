@@ -119,7 +119,7 @@ class DropLimits(_Strict):
     max_rows: Annotated[int, Field(gt=0)] = 100_000_000
     max_columns: Annotated[int, Field(gt=0)] = 2_000
     max_nesting: Annotated[int, Field(gt=0, le=512)] = 64  # JSON objects/arrays inside each other
-    max_row_bytes: Annotated[int, Field(gt=0, le=GiB)] = 64 * MiB  # one row/record, so also one field
+    max_row_bytes: Annotated[int, Field(gt=0, le=GiB)] = 16 * MiB  # one row/record, so also one field
     max_seconds: Annotated[float, Field(gt=0)] = 3600.0  # reading and typing one drop file
 
 

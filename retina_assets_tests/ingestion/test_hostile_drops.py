@@ -125,6 +125,17 @@ def test_spreadsheet_unpacking_beyond_the_size_limit_is_refused(tmp_path: Path) 
         convert(path, hostile.dataset("xlsx", limits={"max_bytes": 50_000}))
 
 
+def test_spreadsheet_rows_not_stored_still_count_for_header_row(tmp_path: Path) -> None:
+    # row 1 is empty (not stored in the sheet's XML); header_row: 1 skips it, as a spreadsheet shows it
+    path = hostile.xlsx_with_sheet_xml(
+        tmp_path,
+        '<row r="2"><c r="A2" t="inlineStr"><is><t>product_id</t></is></c></row>'
+        '<row r="3"><c r="A3" t="inlineStr"><is><t>p1</t></is></c></row>',
+    )
+    rows = convert(path, hostile.dataset("xlsx", reader={"header_row": 1}))
+    assert [r["product_id"] for r in rows] == ["p1"]
+
+
 def test_formula_without_saved_value_is_flagged_not_silently_null(tmp_path: Path) -> None:
     spec = hostile.dataset(
         "xlsx", columns={"product_id": {}, "qty": {"type": "int64"}, "total": {"type": "int64"}}
