@@ -213,6 +213,8 @@ def read_header(
             ) from None
         except csv.Error as exc:
             raise DropReadError(name, f"cannot parse the header row: {exc}") from None
+        except (pa.ArrowException, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise DropReadError(name, f"cannot read the header row: {_short(exc)}") from None
     if not header or all(not h.strip() for h in header):
         raise DropReadError(name, "no header row (the file has no columns)")
     guard.check_columns(len(header))

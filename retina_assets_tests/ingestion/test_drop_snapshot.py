@@ -109,6 +109,12 @@ def test_in_marker_mode_a_manual_run_waits_for_the_marker(tmp_path: Path) -> Non
     assert sum(b.num_rows for b in convert(settings).stream.batches) == 10
 
 
+def test_a_drop_of_another_day_still_uploading_does_not_hold_up_this_one(tmp_path: Path) -> None:
+    settings = landed(tmp_path, rows_text(10))
+    (tmp_path / "landing" / "acme" / "orders_2024-01-02.csv").write_text("id,sku,qty,pr")  # half uploaded
+    assert sum(b.num_rows for b in convert(settings).stream.batches) == 10
+
+
 # --- one immutable snapshot ---------------------------------------------------------------------------
 
 

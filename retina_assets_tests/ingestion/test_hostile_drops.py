@@ -170,6 +170,14 @@ def test_zip_drop_must_hold_one_file(tmp_path: Path) -> None:
         convert(hostile.zip_with_two_members(tmp_path), hostile.dataset())
 
 
+@pytest.mark.parametrize("kind", ["gz", "bz2", "zst", "zip"])
+def test_a_truncated_compressed_drop_fails_clearly(tmp_path: Path, kind: str) -> None:
+    whole = hostile.compressed_csv(tmp_path, kind, "product_id,name\n" + "p1,pears\n" * 20_000)
+    whole.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    with pytest.raises(DropReadError, match=rf"drop\.csv\.{kind}: "):
+        convert(whole, hostile.dataset())
+
+
 def test_a_name_claiming_compression_the_bytes_do_not_have_is_refused(tmp_path: Path) -> None:
     path = hostile.write(tmp_path, "plain.csv.gz", "product_id\np1\n")
     with pytest.raises(DropReadError, match=r"plain\.csv\.gz: the name says gzip-compressed"):
