@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from retina_assets.example_clients import delivered_after
 from retina_assets.settings import REPO_ROOT, LakeSettings
 
 SAMPLE = REPO_ROOT / "sample_data" / "online_retail" / "online_retail_2010-12-01_2010-12-10.csv.gz"
@@ -68,6 +69,7 @@ def write_drops(
             continue
         tmp = target / f".{uuid.uuid4().hex}.tmp"
         tmp.write_bytes(to_client_format(by_day.get_group(date)))
+        os.utime(tmp, (delivered_after(date),) * 2)  # a replayed past delivery: complete at once
         os.replace(tmp, dest)
         written.append(dest)
     return written

@@ -14,6 +14,7 @@ existing drops are left alone, so writing is safe to repeat.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import os
@@ -35,14 +36,25 @@ CDNOW_SAMPLE = SAMPLES / "cdnow" / "CDNOW_master_1997-01-01_1997-01-14.txt.gz"
 CDNOW_FULL = SHARED / "cdnow_lifetimes" / "CDNOW_master.txt.gz"
 
 
-def _publish(dest: Path, write: Callable[[Path], None]) -> bool:
-    """Write ``dest`` through a hidden temporary file and an atomic rename; False if it already exists."""
+def delivered_after(day: str) -> float:
+    """When a replayed drop for ``day`` (``YYYY-MM-DD`` or ``YYYYMMDD``) was delivered: the end of that day
+    (UTC). The example writers replay past deliveries, so each file gets that modification time and counts
+    as complete (past its client's quiet period) as soon as it is written."""
+    date = dt.date.fromisoformat(day if "-" in day else f"{day[:4]}-{day[4:6]}-{day[6:]}")
+    return dt.datetime.combine(date + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
+
+
+def _publish(dest: Path, write: Callable[[Path], None], day: str | None = None) -> bool:
+    """Write ``dest`` through a hidden temporary file and an atomic rename (delivered after ``day``, see
+    :func:`delivered_after`); False if it already exists."""
     if dest.exists():
         return False
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{uuid.uuid4().hex}.tmp"
     try:
         write(tmp)
+        if day is not None:
+            os.utime(tmp, (delivered_after(day),) * 2)
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -109,7 +121,7 @@ def write_completejourney_drops(
     for date in dates:
         dest = target / f"transactions_{date}.jsonl"
         data = completejourney_lines(by_day.get_group(date))
-        if _publish(dest, lambda tmp, data=data: tmp.write_bytes(data)):
+        if _publish(dest, lambda tmp, data=data: tmp.write_bytes(data), date):
             written.append(dest)
     if dates:
         product_frame = pd.read_csv(
@@ -117,7 +129,7 @@ def write_completejourney_drops(
         )
         product_frame = product_frame[product_frame["product_id"].isin(set(frame["product_id"]))]
         dest = target / f"products_{dates[0].replace('-', '')}.xlsx"
-        if _publish(dest, lambda tmp: write_products_xlsx(product_frame, tmp)):
+        if _publish(dest, lambda tmp: write_products_xlsx(product_frame, tmp), dates[0]):
             written.append(dest)
     return written
 
@@ -157,7 +169,7 @@ def write_cdnow_drops(landing_dir: Path, source: Path | None = None, days: int |
     for date in sorted(by_day)[: days if days else None]:
         data = cdnow_layout(by_day[date])
         dest = target / f"CDNOW_{date}.txt"
-        if _publish(dest, lambda tmp, data=data: tmp.write_bytes(data)):
+        if _publish(dest, lambda tmp, data=data: tmp.write_bytes(data), date):
             written.append(dest)
         # the client's completeness rule is `mode: marker`: an empty `<name>.done` written after the file
         _publish(dest.with_name(dest.name + ".done"), lambda tmp: tmp.write_bytes(b""))

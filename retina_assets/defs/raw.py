@@ -23,6 +23,7 @@ from retina_assets.defs.landing import landing_key
 from retina_assets.defs.metadata import to_metadata
 from retina_assets.defs.resources import LakeResource, LandingResource
 from retina_assets.ingestion.coercion import SchemaMismatchError
+from retina_assets.ingestion.landing import IncompleteDropError
 from retina_assets.ingestion.raw_stage import DriftPolicyError, NoDropError, convert_partition
 from retina_assets.ingestion.readers import DropReadError
 from retina_assets.model.naming import RAW, DatasetName
@@ -86,12 +87,20 @@ def build_raw_asset(
     ) -> dg.Output[RecordBatchStream]:
         partition = context.partition_key
         previous = previous_drop_schema(context.instance, context.asset_key, partition)
+        tags = context.run.tags
+        # a run the sensor started converts the content the sensor hashed, or fails
+        expected = (
+            {tags["retina/drop"]: tags["retina/sha256"]}
+            if "retina/drop" in tags and "retina/sha256" in tags and tags.get("retina/dataset") == dataset
+            else None
+        )
         try:
             prepared = convert_partition(
                 landing.filesystem(client), landing.client_uri(client), client, dataset, partition,
                 previous_schema=previous, log=context.log.info, archive=lake.store().fs,
+                expected_sha256=expected,
             )  # fmt: skip
-        except (NoDropError, DropReadError, SchemaMismatchError) as exc:
+        except (NoDropError, IncompleteDropError, DropReadError, SchemaMismatchError) as exc:
             raise dg.Failure(str(exc), allow_retries=False) from None
         except DriftPolicyError as exc:
             raise dg.Failure(str(exc), metadata=to_metadata(exc.metadata), allow_retries=False) from None

@@ -122,9 +122,7 @@ def build_drop_sensor(
         now = _now()
         fs = landing.filesystem(client)
         landing_uri = landing.client_uri(client)
-        listing = {info.uri: info for info in fs.list_files(landing_uri)}
-        names = {uri.rsplit("/", 1)[-1] for uri in listing}
-        discovery = discover_drops(listing.values(), client)
+        discovery = discover_drops(fs.list_files(landing_uri), client)
         drops, not_partitions = discovery.ready(client)
         bad_names = {**discovery.bad_names, **not_partitions}
         for uri, problem in bad_names.items():
@@ -137,21 +135,13 @@ def build_drop_sensor(
         waiting = 0
         for drop in drops:
             identity = [drop.size, drop.token]
-            if rule.mode == "marker":
-                complete = f"{drop.name}{rule.marker_suffix}" in names
-            else:
-                info = listing.get(drop.uri)
-                modified = info.modified if info is not None else None
-                previous = pending.get(drop.uri)
-                if modified is not None and now - modified >= rule.quiet_seconds:
-                    complete = True
-                elif previous is None or previous[:2] != identity:
-                    new_pending[drop.uri] = [*identity, now]
-                    complete = False
-                else:
-                    complete = now - float(previous[2]) >= rule.quiet_seconds
-                    if not complete:
-                        new_pending[drop.uri] = previous
+            previous = pending.get(drop.uri)
+            unchanged_since = (
+                float(previous[2]) if previous is not None and previous[:2] == identity else None
+            )
+            complete = discovery.incomplete_reason(drop, rule, now, unchanged_since) is None
+            if not complete and rule.mode == "quiet_period":
+                new_pending[drop.uri] = previous if unchanged_since is not None else [*identity, now]
             if not complete:
                 waiting += 1
                 continue

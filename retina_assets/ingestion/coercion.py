@@ -54,13 +54,25 @@ def raw_schema(spec: DatasetSpec, extra_columns: Sequence[str] = ()) -> pa.Schem
 
 
 def check_columns(present: Sequence[str], spec: DatasetSpec, file: str) -> list[str]:
-    """Raise if a required column is missing; return the extra (undeclared) column names."""
+    """Raise if a required column is missing or a column takes a lineage column's name; return the extra
+    (undeclared) column names."""
+    reserved = [name for name in present if name in LINEAGE_COLUMNS]
+    if reserved:
+        raise SchemaMismatchError(f"{file}: column name(s) {reserved} are reserved for lineage columns")
     missing = [name for name, col in spec.columns.items() if col.required and name not in present]
     if missing:
         raise SchemaMismatchError(
             f"{file}: missing required column(s) {missing}; the file has {list(present)}"
         )
     return [name for name in present if name not in spec.columns]
+
+
+def reader_notes(batch: pa.RecordBatch) -> pa.Array | None:
+    """The messages a reader attached to rows of ``batch`` (values it could not read faithfully, e.g. a
+    spreadsheet formula without a saved value), or ``None``."""
+    if RAW_ERRORS not in batch.schema.names:
+        return None
+    return _as_array(batch.column(RAW_ERRORS), pa.string())
 
 
 def _pl_type(col: ColumnSpec) -> pl.DataType:
@@ -90,20 +102,36 @@ def _parse_expr(
     if col.type == "string":
         return pl.col(name)
     if col.type in ("int64", "int32", "float64", "decimal"):
+        # A number is read only when its text means exactly one number in the client's notation: digit
+        # grouping must be well-formed, and with a decimal comma a '.' is ambiguous (is "1.000" one or a
+        # thousand?), so such values are flagged instead of being read as another number. The checks
+        # null the parsed number (cheap), not the text (a copy of the column).
+        ambiguous: pl.Expr | None = None
+        if decimal != "." and thousands != ".":
+            ambiguous = src.str.contains(".", literal=True)
         if thousands:
+            grouped = rf"^[+-]?\d{{1,3}}({_char_class(thousands)}\d{{3}})+({_char_class(decimal)}\d*)?$"
+            misgrouped = src.str.contains(thousands, literal=True) & ~src.str.contains(grouped)
+            ambiguous = misgrouped if ambiguous is None else ambiguous | misgrouped
             src = src.str.replace_all(thousands, "", literal=True)
         # the fast integer parse skips the decimal separator: "12,0" fails it and takes the full path
         if decimal != "." and not (fast and col.type in ("int64", "int32")):
             src = src.str.replace_all(decimal, ".", literal=True)
         if col.type in ("int64", "int32"):
-            as_int = src.cast(pl.Int64, strict=False)
-            if fast:
-                return as_int.cast(_pl_type(col), strict=False)
-            # accept "17850.0"-style integers that spreadsheets produce, but not "1.5"
-            as_float = src.cast(pl.Float64, strict=False)
-            fallback = pl.when(as_float == as_float.floor()).then(as_float.cast(pl.Int64, strict=False))
-            return pl.coalesce(as_int, fallback).cast(_pl_type(col), strict=False)
-        return src.cast(_pl_type(col), strict=False)
+            value = src.cast(pl.Int64, strict=False)
+            if not fast:
+                # accept "17850.0"-style integers that spreadsheets produce (only zeros after the point),
+                # never "1.5", and without a detour through floating point that would round large numbers
+                whole = src.str.replace(r"^([+-]?\d+)\.0*$", "${1}").cast(pl.Int64, strict=False)
+                value = pl.coalesce(value, whole)
+            value = value.cast(_pl_type(col), strict=False)
+        elif col.type == "decimal":
+            # at most `scale` significant fractional digits: casting would cut the others off silently
+            fits = rf"^[+-]?(\d+(\.\d{{0,{col.scale}}}0*)?|\.\d{{0,{col.scale}}}0*)$"
+            value = pl.when(src.str.contains(fits)).then(src.cast(_pl_type(col), strict=False))
+        else:
+            value = src.cast(_pl_type(col), strict=False)
+        return value if ambiguous is None else pl.when(ambiguous).then(None).otherwise(value)
     if col.type == "bool":
         low = src.str.to_lowercase()
         return pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False).otherwise(None)
@@ -113,6 +141,21 @@ def _parse_expr(
     target = pl.Date() if col.type == "date" else pl.Datetime("us")
     attempts = [src.str.strptime(target, fmt, strict=False, exact=True) for fmt in formats]
     return pl.coalesce(attempts) if len(attempts) > 1 else attempts[0]
+
+
+def _char_class(char: str) -> str:
+    """A regular-expression character class matching exactly ``char``."""
+    return "[" + ("\\" + char if char in "]\\^-[" else char) + "]"
+
+
+def _exact_cast(name: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """Column ``name`` of a typed format cast to ``target``, null where the value does not survive the
+    cast unchanged (1.5 into an integer column, 2**40 into int32, 1.234 into a 2-digit decimal), so such
+    values are flagged instead of being truncated or rounded."""
+    cast = pl.col(name).cast(target, strict=False)
+    if source.is_numeric() and target.is_numeric() and source != target:
+        return pl.when(cast.cast(source, strict=False) == pl.col(name)).then(cast)
+    return cast
 
 
 def _constant_strings(value: str, n: int) -> pa.Array:
@@ -189,7 +232,7 @@ def coerce_batch(
                 full[name] = _parse_expr(name, col, decimal, thousands).cast(target, strict=False)
                 originals[name] = pl.col(name)
             else:
-                fast[name] = pl.col(name).cast(target, strict=False)
+                fast[name] = _exact_cast(name, frame.schema[name], target)
                 originals[name] = pl.col(name).cast(pl.String, strict=False)
         converted = frame.select([expr.alias(name) for name, expr in fast.items()])
         # a value failed the fast parse where the result is null but the original was not
@@ -216,6 +259,14 @@ def coerce_batch(
             arrays[name] = _as_array(table.column(name), field.type)
     if RAW_ERRORS not in arrays:
         arrays[RAW_ERRORS] = pa.nulls(n, pa.string())
+    notes = reader_notes(batch)
+    if notes is not None:  # what the reader flagged comes first, then the typing errors
+        both = pl.DataFrame(
+            {"reader": pl.Series(notes), "typing": pl.Series(_as_array(arrays[RAW_ERRORS], pa.string()))}
+        )
+        joined = pl.concat_str(["reader", "typing"], separator="; ", ignore_nulls=True)
+        merged = both.select(pl.when(joined != "").then(joined).otherwise(None)).to_series()
+        arrays[RAW_ERRORS] = _as_array(merged.to_arrow(), pa.string())
     arrays[SOURCE_FILE] = _constant_strings(source_file, n)
     arrays[SOURCE_ROW] = pa.array(np.arange(first_row, first_row + n, dtype=np.int64))
     return pa.RecordBatch.from_arrays([_as_array(arrays[f.name], f.type) for f in schema], schema=schema)

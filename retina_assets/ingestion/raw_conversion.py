@@ -22,6 +22,8 @@ import pyarrow.parquet as pq
 from retina_assets.ingestion.coercion import check_columns, coerce_batch, raw_schema
 from retina_assets.ingestion.landing import Drop
 from retina_assets.ingestion.readers import DropReadError, iter_drop_batches, read_header, sample_drop
+from retina_assets.ingestion.snapshot import DropChangedError, FileSnapshot, snapshot_file
+from retina_assets.model.naming import RAW_ERRORS
 from retina_assets.model.spec import DatasetSpec
 from retina_assets.storage.filesystem import LakeFileSystem
 from retina_assets.storage.versioned_store import prefetch
@@ -50,24 +52,35 @@ def probe_columns(path: str, spec: DatasetSpec, name: str) -> list[str]:
     if os.path.getsize(path) == 0:
         raise DropReadError(name, "file is empty (0 bytes)")
     if fmt in ("csv", "tsv"):
-        return read_header(path, spec.reader, spec.reader.delimiter or ("\t" if fmt == "tsv" else ","), name)
+        delimiter = spec.reader.delimiter or ("\t" if fmt == "tsv" else ",")
+        return read_header(path, spec.reader, delimiter, name, spec.limits)
     if fmt == "parquet":
         try:
             return pq.ParquetFile(path).schema_arrow.names
         except (pa.ArrowInvalid, OSError) as exc:
             raise DropReadError(name, f"not a readable Parquet file: {exc}") from None
-    first = next(iter_drop_batches(path, spec, name), None)
-    return first.schema.names if first is not None else list(spec.columns)
+    batches = iter_drop_batches(path, spec, name)
+    try:
+        first = next(batches, None)
+    finally:
+        batches.close()
+    if first is None:
+        return list(spec.columns)
+    return [c for c in first.schema.names if c != RAW_ERRORS]  # not the reader's own notes
 
 
 class DropConversion:
     """Streams the drops of one partition into record batches of the dataset's raw schema.
 
-    Construct it (which opens and checks every file's columns, failing fast with a clear error before any
-    byte is written), then iterate :meth:`batches`. Remote drops are first copied to a local temporary
-    folder; the landing files themselves are only ever read. ``snapshots`` (drop URI -> local file, in the
-    folder ``workdir``, removed once the batches were read) gives local copies already taken (e.g. the
-    archived bytes): then those are read instead of the landing files.
+    Construct it (which snapshots every drop and checks its columns, failing fast with a clear error before
+    any byte is written), then iterate :meth:`batches`. Every drop, local or remote, is copied once into a
+    private temporary folder and hashed while it is copied (:func:`~retina_assets.ingestion.snapshot.snapshot_file`);
+    everything after reads that snapshot only, so a drop rewritten during the conversion cannot mix two
+    versions. ``snapshots`` (drop URI -> snapshot already taken, e.g. of archived bytes, in the folder
+    ``workdir``, removed once the batches were read) are used instead of copying the landing files.
+    ``expected_sha256`` (drop name -> SHA-256, e.g. what the sensor saw when it started the run) is checked
+    against the snapshots: a mismatch raises :class:`~retina_assets.ingestion.snapshot.DropChangedError`.
+    The landing files are only ever read.
     """
 
     def __init__(
@@ -76,7 +89,8 @@ class DropConversion:
         spec: DatasetSpec,
         landing_fs: LakeFileSystem | None,
         progress: Callable[[str], None] | None = None,
-        snapshots: Mapping[str, str] | None = None,
+        expected_sha256: Mapping[str, str] | None = None,
+        snapshots: Mapping[str, FileSnapshot] | None = None,
         workdir: tempfile.TemporaryDirectory[str] | None = None,
     ):
         self.drops = list(drops)
@@ -85,23 +99,39 @@ class DropConversion:
         self.progress = progress or log.info
         self.stats = ConversionStats()
         self._tmp = workdir or tempfile.TemporaryDirectory(prefix="retina-drop-")
+        self.snapshots: dict[str, FileSnapshot] = {}
         self._local: dict[str, str] = {}
-        extras: list[str] = []
-        for drop in self.drops:
-            if snapshots is not None:
-                local = snapshots[drop.uri]
-            elif landing_fs is not None:
-                local = landing_fs.local_copy(drop.uri, self._tmp.name)
-            else:
-                raise ValueError("DropConversion needs a landing filesystem or local snapshots of the drops")
-            self._local[drop.uri] = local
-            columns = probe_columns(local, spec, drop.name)
-            self.stats.drop_columns[drop.name] = columns
-            for extra in check_columns(columns, spec, drop.name):
-                if extra not in extras:
-                    extras.append(extra)
-        self.extra_columns = extras
-        self.schema = raw_schema(spec, extras)
+        extras: dict[str, None] = {}
+        try:
+            for drop in self.drops:
+                if snapshots is not None:
+                    snap = snapshots[drop.uri]
+                elif landing_fs is not None:
+                    snap = snapshot_file(
+                        landing_fs, drop.uri, self._tmp.name, drop.name, spec.limits.max_bytes
+                    )
+                else:
+                    raise ValueError(
+                        "DropConversion needs a landing filesystem or local snapshots of the drops"
+                    )
+                expected = (expected_sha256 or {}).get(drop.name)
+                if expected is not None and expected != snap.sha256:
+                    raise DropChangedError(
+                        drop.name,
+                        f"its content is not the content this run was started for (sha256 {expected[:12]}... "
+                        f"expected, {snap.sha256[:12]}... found): the file was replaced after the sensor saw "
+                        "it; nothing was converted (the new content gets its own run)",
+                    )
+                self.snapshots[drop.uri] = snap
+                self._local[drop.uri] = snap.path
+                columns = probe_columns(snap.path, spec, drop.name)
+                self.stats.drop_columns[drop.name] = columns
+                extras.update(dict.fromkeys(check_columns(columns, spec, drop.name)))
+        except BaseException:
+            self._tmp.cleanup()
+            raise
+        self.extra_columns = list(extras)
+        self.schema = raw_schema(spec, self.extra_columns)
 
     def drop_schemas(self) -> dict[str, dict[str, str]]:
         """Each drop file's schema ``{column: type}`` (see :mod:`retina_assets.ingestion.drift`), inferred

@@ -1,9 +1,11 @@
 """The raw stage: one dataset's drops of one ``as_of_date`` converted into a stream of typed raw rows.
 
-:func:`convert_partition` finds the partition's drops (:func:`~retina_assets.ingestion.landing.drops_for_partition`),
-keeps each drop's bytes in the lake's archive (:func:`snapshot_drops`, :func:`archive_drops`; a raw version's inputs are the
-archived drops, so it can be rebuilt with :func:`convert_archived_drops` after the landing file changed),
-opens and checks every file before a byte is written, compares the drops' schema with the previous
+:func:`convert_partition` finds the partition's drops (:func:`~retina_assets.ingestion.landing.complete_drops_for_partition`:
+a drop still being uploaded, by the client's completeness rule, fails the run whoever started it), reads each
+drop once into a local snapshot hashed as it is copied (a drop whose content is not what the sensor saw
+fails), keeps each drop's bytes in the lake's archive (:func:`snapshot_drops`, :func:`archive_drops`; a raw
+version's inputs are the archived drops, so it can be rebuilt with :func:`convert_archived_drops` after the
+landing file changed), opens and checks every file before a byte is written, compares the drops' schema with the previous
 partition's (the dataset's ``drift`` policy decides: ``accept`` and ``warn`` report, ``fail`` raises
 :class:`DriftPolicyError`), and returns a :class:`RecordBatchStream` to write as the raw version, with its
 metadata. The Dagster raw asset and any Dagster-free caller (a notebook, a rebuild) run exactly this.
@@ -13,13 +15,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from retina_assets.ingestion.drift import DriftReport, compare_schemas, merge_schemas
-from retina_assets.ingestion.landing import Drop, drops_for_partition
+from retina_assets.ingestion.landing import Drop, complete_drops_for_partition
 from retina_assets.ingestion.raw_conversion import DropConversion
+from retina_assets.ingestion.snapshot import DropChangedError, FileSnapshot, snapshot_file
 from retina_assets.model.spec import ClientSpec
 from retina_assets.storage.content_store import (
     ArchivedDrop,
@@ -55,20 +58,20 @@ class RawPartition:
 
 
 def snapshot_drops(
-    landing_fs: LakeFileSystem, lake_fs: LakeFileSystem, drops: list[Drop]
-) -> tuple[dict[str, str], dict[str, str], tempfile.TemporaryDirectory[str]]:
-    """Read each landing file once: copy it to a local snapshot (in the lake's staging area) while hashing
-    it. The conversion then reads the snapshot, so what is converted is exactly what is archived even if the
-    client rewrites the landing file meanwhile. Returns (drop URI -> SHA-256, drop URI -> snapshot, the
-    folder holding the snapshots)."""
+    landing_fs: LakeFileSystem, lake_fs: LakeFileSystem, drops: list[Drop], max_bytes: int | None = None
+) -> tuple[dict[str, FileSnapshot], tempfile.TemporaryDirectory[str]]:
+    """Read each landing file once into a local snapshot in the lake's staging area
+    (:func:`~retina_assets.ingestion.snapshot.snapshot_file`: hashed while copied, refused if it changes
+    meanwhile). The conversion then reads the snapshot, so what is converted is exactly what is archived even
+    if the client rewrites the landing file. Returns (drop URI -> snapshot, the folder holding them)."""
     workdir = tempfile.TemporaryDirectory(prefix="retina-drop-", dir=lake_fs.staging_dir())
-    hashes: dict[str, str] = {}
-    snapshots: dict[str, str] = {}
-    for i, drop in enumerate(drops):
-        local = os.path.join(workdir.name, f"{i}-{drop.name}")
-        hashes[drop.uri] = copy_hashing(landing_fs, drop.uri, local)
-        snapshots[drop.uri] = local
-    return hashes, snapshots, workdir
+    try:
+        return {
+            d.uri: snapshot_file(landing_fs, d.uri, workdir.name, d.name, max_bytes) for d in drops
+        }, workdir
+    except BaseException:
+        workdir.cleanup()
+        raise
 
 
 def archive_drops(
@@ -76,13 +79,14 @@ def archive_drops(
     client: str,
     dataset: str,
     drops: list[Drop],
-    hashes: dict[str, str],
-    snapshots: dict[str, str],
+    snapshots: Mapping[str, FileSnapshot],
 ) -> dict[str, ArchivedDrop]:
     """Keep each drop's snapshot in the lake's archive, ``<lake>/archive/<client>/<dataset>/<sha256>.<ext>``
     (immutable; the same bytes are kept once). Returns drop URI -> archived drop."""
     return {
-        d.uri: archive_local_file(lake_fs, client, dataset, snapshots[d.uri], hashes[d.uri], d.uri, d.name)
+        d.uri: archive_local_file(
+            lake_fs, client, dataset, snapshots[d.uri].path, snapshots[d.uri].sha256, d.uri, d.name
+        )
         for d in drops
     }
 
@@ -96,37 +100,55 @@ def convert_partition(
     previous_schema: tuple[str | None, dict[str, str] | None] = (None, None),
     log: Callable[[str], None] | None = None,
     archive: LakeFileSystem | None = None,
+    expected_sha256: Mapping[str, str] | None = None,
 ) -> RawPartition:
     """Prepare the raw version of ``client``/``dataset`` for ``partition`` (see the module docstring).
 
     ``previous_schema`` is ``(partition, drop schema)`` of the latest earlier partition, the reference for
     drift. With ``archive`` (the lake's filesystem) each drop is read once into a local snapshot
     (:func:`snapshot_drops`), checked, and kept in the lake's archive (:func:`archive_drops`); the stream
-    reads the snapshots and its inputs are the archived drops; without it the landing files
-    are read directly and are the inputs. Raises :class:`NoDropError`,
-    :class:`~retina_assets.ingestion.readers.DropReadError` or
+    reads the snapshots and its inputs are the archived drops; without it the drops are snapshotted by the
+    conversion and the landing files are the inputs. ``expected_sha256`` (drop name -> SHA-256) is the
+    content the run was started for (the sensor's ``retina/drop`` and ``retina/sha256`` run tags). Raises
+    :class:`NoDropError`, :class:`~retina_assets.ingestion.landing.IncompleteDropError`,
+    :class:`~retina_assets.ingestion.readers.DropReadError` (its subclasses
+    :class:`~retina_assets.ingestion.drop_stream.DropLimitError` and
+    :class:`~retina_assets.ingestion.snapshot.DropChangedError`) or
     :class:`~retina_assets.ingestion.coercion.SchemaMismatchError` (naming the file) before anything is
     written, and :class:`DriftPolicyError` when the policy is ``fail`` and the schema drifted.
     """
     spec = client.datasets[dataset]
     say = log or (lambda _msg: None)
-    drops = drops_for_partition(fs, landing_uri, client, dataset, partition)
+    drops = complete_drops_for_partition(fs, landing_uri, client, dataset, partition)
     if not drops:
         raise NoDropError(f"no `{dataset}` drop for {partition} in {landing_uri} (pattern {spec.pattern!r})")
+    missing = sorted(set(expected_sha256 or {}) - {d.name for d in drops})
+    if missing:
+        raise DropChangedError(
+            missing[0], "this run was started for this drop, but it is no longer in the landing location"
+        )
     say(f"converting {len(drops)} drop(s): {[d.name for d in drops]}")
     if archive is None:
-        conversion = DropConversion(drops, spec, fs, progress=say)
+        conversion = DropConversion(drops, spec, fs, progress=say, expected_sha256=expected_sha256)
         return _prepare(client, dataset, partition, drops, conversion, {}, previous_schema)
-    hashes, snapshots, workdir = snapshot_drops(fs, archive, drops)
+    snapshots, workdir = snapshot_drops(fs, archive, drops, spec.limits.max_bytes)
     try:
-        conversion = DropConversion(drops, spec, None, progress=say, snapshots=snapshots, workdir=workdir)
+        conversion = DropConversion(
+            drops,
+            spec,
+            None,
+            progress=say,
+            snapshots=snapshots,
+            workdir=workdir,
+            expected_sha256=expected_sha256,
+        )
         archived = {
             d.uri: ArchivedDrop(
-                archive_uri(archive.root_uri, client.client, dataset, hashes[d.uri], d.name),
-                hashes[d.uri],
+                archive_uri(archive.root_uri, client.client, dataset, snapshots[d.uri].sha256, d.name),
+                snapshots[d.uri].sha256,
                 d.uri,
                 d.name,
-                os.path.getsize(snapshots[d.uri]),
+                snapshots[d.uri].size,
             )  # fmt: skip
             for d in drops
         }
@@ -134,7 +156,7 @@ def convert_partition(
         def keep() -> None:
             # once every batch was read (a drop refused half-way leaves nothing in the lake), before the raw
             # version that lists the archived drops is published
-            archive_drops(archive, client.client, dataset, drops, hashes, snapshots)
+            archive_drops(archive, client.client, dataset, drops, snapshots)
             say("archived: " + ", ".join(f"{d.name} -> {d.uri}" for d in archived.values()))
 
         return _prepare(client, dataset, partition, drops, conversion, archived, previous_schema, at_end=keep)
@@ -158,7 +180,7 @@ def convert_archived_drops(
     is used (drift changes metadata, not rows)."""
     workdir = tempfile.TemporaryDirectory(prefix="retina-drop-", dir=lake_fs.staging_dir())
     drops: list[Drop] = []
-    snapshots: dict[str, str] = {}
+    snapshots: dict[str, FileSnapshot] = {}
     for i, item in enumerate(inputs):
         local = os.path.join(workdir.name, f"{i}-{item.name}")
         digest = copy_hashing(lake_fs, item.uri, local)
@@ -166,7 +188,7 @@ def convert_archived_drops(
             workdir.cleanup()
             raise ContentMismatchError(item.uri, item.sha256, digest)
         drops.append(Drop(item.source, item.name, item.size, item.sha256, dataset, partition))
-        snapshots[item.source] = local
+        snapshots[item.source] = FileSnapshot(item.source, local, digest, os.path.getsize(local))
     spec = client.datasets[dataset]
     try:
         conversion = DropConversion(drops, spec, None, progress=log, snapshots=snapshots, workdir=workdir)
@@ -206,9 +228,12 @@ def _prepare(
         )
     files = []
     for d in drops:
-        entry: dict[str, Any] = {"name": d.name, "uri": d.uri, "bytes": d.size, "token": d.token}
+        snap = conversion.snapshots[d.uri]
+        entry: dict[str, Any] = {
+            "name": d.name, "uri": d.uri, "bytes": snap.size, "token": d.token, "sha256": snap.sha256,
+        }  # fmt: skip
         if d.uri in archived:
-            entry.update(archived=archived[d.uri].uri, sha256=archived[d.uri].sha256)
+            entry["archived"] = archived[d.uri].uri
         files.append(entry)
     stream = RecordBatchStream(
         schema=conversion.schema,

@@ -86,11 +86,13 @@ def _undefined(byte: int, encoding: str) -> bool:
     return False
 
 
-def utf8_stream(path: str, encoding: str) -> pa.NativeFile:
-    """An Arrow input stream of the file at ``path`` decoded from ``encoding`` and encoded as UTF-8.
+def utf8_stream(source: str | pa.NativeFile, encoding: str) -> pa.NativeFile:
+    """An Arrow input stream of ``source`` (a file path or an input stream) decoded from ``encoding`` and
+    encoded as UTF-8.
 
     ``encoding`` must satisfy :func:`is_single_byte_ascii_superset`.
     """
     if not is_single_byte_ascii_superset(encoding):
         raise ValueError(f"{encoding!r} is not a single-byte ASCII-compatible encoding")
-    return pa.lib.TransformInputStream(pa.OSFile(path), _SingleByteToUtf8(encoding))
+    stream = pa.OSFile(source) if isinstance(source, str) else source
+    return pa.lib.TransformInputStream(stream, _SingleByteToUtf8(encoding))

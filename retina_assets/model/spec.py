@@ -12,12 +12,14 @@ client needs no Python. See ``clients/demo.yaml`` for a commented example.
 from __future__ import annotations
 
 import datetime as dt
-import re
+import functools
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
+import re2
 import yaml
 from pydantic import (
     BaseModel,
@@ -42,6 +44,29 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is reported once, as a spec error
+
+
+@functools.lru_cache(maxsize=1024)
+def client_regex(pattern: str) -> Any:
+    """``pattern`` compiled with RE2, whose matching time is linear in the text for any pattern.
+
+    Every regular expression a client spec supplies (file-name patterns, rule patterns) is matched through
+    this, so no pattern and no crafted file name or value can make matching backtrack catastrophically.
+    Raises ``ValueError`` for a pattern RE2 cannot run: invalid syntax or a construct that needs
+    backtracking (backreferences such as ``\\1``, lookahead/lookbehind, possessive quantifiers).
+    """
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ValueError(
+            f"{pattern!r} is not a usable regular expression: {reason} (patterns run on RE2, which "
+            "guarantees linear-time matching: backreferences and lookaround are not supported)"
+        ) from None
+
+
 class ReaderOptions(_Strict):
     """How to parse a drop file. Every field has a default that suits plain RFC 4180 CSV in UTF-8."""
 
@@ -52,7 +77,9 @@ class ReaderOptions(_Strict):
     header_row: int = 0  # number of junk lines above the header row
     decimal: str = "."
     thousands: str | None = None
-    null_values: list[str] = Field(default_factory=lambda: ["", "NULL", "null", "NA", "N/A"])
+    # the texts read as null in text formats; only the empty field by default, so real values such as
+    # "NA" (Namibia) or "null" stay text unless the client's spec says they mean "no value"
+    null_values: list[str] = Field(default_factory=lambda: [""])
     sheet: str | int | None = None  # xlsx sheet name or index (default: the first)
     comment: str | None = None  # fixed_width only: skip lines starting with this character
     widths: list[Annotated[int, Field(gt=0)]] | None = None  # fixed_width only: field widths in characters
@@ -74,6 +101,26 @@ class ReaderOptions(_Strict):
         except LookupError:
             raise ValueError(f"unknown text encoding {value!r}") from None
         return value
+
+
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+class DropLimits(_Strict):
+    """What one drop file may hold before its conversion is refused with a clear error.
+
+    The defaults are generous for real client files and stop hostile ones (decompression bombs, endless
+    rows, very wide headers, deeply nested JSON) in bounded time and memory; a client that needs more
+    says so in its dataset's ``limits:`` section.
+    """
+
+    max_bytes: Annotated[int, Field(gt=0)] = 8 * GiB  # the drop's size after decompression
+    max_rows: Annotated[int, Field(gt=0)] = 100_000_000
+    max_columns: Annotated[int, Field(gt=0)] = 2_000
+    max_nesting: Annotated[int, Field(gt=0, le=512)] = 64  # JSON objects/arrays inside each other
+    max_row_bytes: Annotated[int, Field(gt=0, le=GiB)] = 16 * MiB  # one row/record, so also one field
+    max_seconds: Annotated[float, Field(gt=0)] = 3600.0  # reading and typing one drop file
 
 
 class ColumnSpec(_Strict):
@@ -140,6 +187,18 @@ class CheckPolicy(_Strict):
     columns: dict[str, float] = Field(default_factory=dict)  # per-column thresholds (null_rate)
 
 
+# the dataset-specific rule switches under ``quality.rules`` (what each does: docs/data-quality.md)
+QUALITY_RULES = (
+    "cancellation_prefix",
+    "non_sale_prefixes",
+    "non_product_codes",
+    "non_product_code_patterns",
+    "reject_zero_price",
+    "reject_duplicates",
+    "relax",
+)
+
+
 class QualityPolicy(_Strict):
     """Per-dataset strictness. Defaults are deliberately conservative; see README 'Data quality'."""
 
@@ -157,7 +216,12 @@ class QualityPolicy(_Strict):
 
     @field_validator("rules")
     @classmethod
-    def _rule_patterns_compile(cls, value: dict[str, Any]) -> dict[str, Any]:
+    def _known_rules(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(QUALITY_RULES))
+        if unknown:
+            raise ValueError(
+                f"unknown rule(s) {unknown} (check the spelling); known rules are {sorted(QUALITY_RULES)}"
+            )
         for key, patterns in value.items():
             if not key.endswith("_patterns"):
                 continue
@@ -165,11 +229,9 @@ class QualityPolicy(_Strict):
                 raise ValueError(f"rules.{key} must be a list of regular expressions")
             for pattern in patterns:
                 try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    raise ValueError(
-                        f"rules.{key}: {pattern!r} is not a valid regular expression: {exc}"
-                    ) from None
+                    client_regex(pattern)
+                except ValueError as exc:
+                    raise ValueError(f"rules.{key}: {exc}") from None
         return value
 
 
@@ -181,6 +243,7 @@ class DatasetSpec(_Strict):
     format: DropFormat = "csv"
     as_of_date: AsOfDateRule = AsOfDateRule()
     reader: ReaderOptions = ReaderOptions()
+    limits: DropLimits = DropLimits()
     columns: dict[str, ColumnSpec]
     drift: Literal["accept", "warn", "fail"] = "warn"
     quality: QualityPolicy = QualityPolicy()
@@ -188,10 +251,7 @@ class DatasetSpec(_Strict):
     @field_validator("pattern")
     @classmethod
     def _regex(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
+        client_regex(value)
         return value
 
     @field_validator("columns")
@@ -321,14 +381,31 @@ class ClientSpec(_Strict):
 
     @field_validator("landing")
     @classmethod
-    def _safe_landing(cls, value: str | None) -> str | None:
-        if value is None or "://" in value or value.startswith("/"):
-            return value  # an absolute location chosen by the operator
+    def _own_landing(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A client reads only its own landing area: ``<client>`` or a folder below it (relative to
+        ``RETINA_LANDING_URI``), or an absolute location the deployment allows explicitly
+        (``RETINA_ALLOWED_LANDING``), so no spec can ingest another client's drops."""
+        if value is None:
+            return value
+        if "://" in value or value.startswith("/"):
+            allowed = (info.context or {}).get("allowed_landing")
+            prefixes = allowed_landing_prefixes() if allowed is None else allowed
+            if not any(_below(value, prefix) for prefix in prefixes):
+                raise ValueError(
+                    f"landing {value!r} is outside the client's own landing area; an absolute location must "
+                    f"be allowed by the deployment (RETINA_ALLOWED_LANDING, now {list(prefixes)})"
+                )
+            return value
         parts = value.replace("\\", "/").split("/")
         if not value.strip() or any(p in ("", ".", "..") for p in parts):
             raise ValueError(
                 f"relative landing {value!r} must be a plain folder path below RETINA_LANDING_URI "
                 "(no '..', '.', empty segments or leading/trailing '/')"
+            )
+        client = info.data.get("client")
+        if client is not None and parts[0] != client:
+            raise ValueError(
+                f"relative landing {value!r} must be the client's own folder {client!r} or a folder below it"
             )
         return value
 
@@ -379,6 +456,22 @@ class ClientSpec(_Strict):
         if self.landing and ("://" in self.landing or self.landing.startswith("/")):
             return self.landing.rstrip("/")
         return f"{landing_root.rstrip('/')}/{self.landing or self.client}"
+
+
+def allowed_landing_prefixes(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The absolute landing locations (paths or URIs, and everything below them) a client spec may name
+    in ``landing:``: ``RETINA_ALLOWED_LANDING``, comma-separated; none by default, so every client lands
+    below ``RETINA_LANDING_URI/<client>``."""
+    raw = (os.environ if environ is None else environ).get("RETINA_ALLOWED_LANDING", "")
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
+
+
+def _below(location: str, prefix: str) -> bool:
+    """Whether ``location`` is ``prefix`` or inside it (whole path segments; no ``..`` anywhere)."""
+    location, prefix = location.rstrip("/"), prefix.rstrip("/")
+    if not prefix or ".." in location.split("/"):
+        return False
+    return location == prefix or location.startswith(prefix + "/")
 
 
 # feature name -> the canonical datasets it reads (see retina_assets.features.registry)

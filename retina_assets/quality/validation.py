@@ -18,7 +18,6 @@ Rules come from three places, applied in this order:
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +28,7 @@ import pandera.pandas as pa
 
 from retina_assets.model.contracts import KEYS, REQUIRED, as_checked_pandas, contract_for, restore_types
 from retina_assets.model.naming import RAW_ERRORS, REJECT_REASONS, REJECT_RULES, SOURCE_FILE, SOURCE_ROW
-from retina_assets.model.spec import DatasetSpec
+from retina_assets.model.spec import DatasetSpec, client_regex
 
 # rule codes of the dataset rules (the contract's own codes are listed by contracts.rule_codes)
 UNPARSEABLE = "unparseable_value"
@@ -95,7 +94,8 @@ def _orders_rules(frame: pd.DataFrame, rules: dict[str, Any]) -> list[tuple[pd.S
     prefix = rules.get("cancellation_prefix")
     frame["is_cancellation"] = order_id.str.startswith(prefix) if prefix else False
     codes = set(map(str, rules.get("non_product_codes", [])))
-    patterns = [re.compile(p) for p in rules.get("non_product_code_patterns", [])]
+    # RE2 (linear time): a client's pattern cannot backtrack catastrophically on a crafted value
+    patterns = [client_regex(p) for p in rules.get("non_product_code_patterns", [])]
     non_product = product_id.isin(codes)
     for pat in patterns:
         non_product |= product_id.map(lambda v, p=pat: bool(p.search(v)))

@@ -11,6 +11,7 @@ import pytest
 from retina_assets.definitions import build_definitions
 from retina_assets.demo import SAMPLE, write_drops
 from retina_assets_tests.support.lake_env import LakeEnv
+from retina_assets_tests.support.landing import settled
 from retina_assets_tests.support.quality import (
     check_results,
     edit_spec,
@@ -159,6 +160,7 @@ def test_referential_integrity_and_master_data_contracts(env: LakeEnv, instance:
         "o1,p1,1,2024-01-02 10:00:00,1.5,c1\no1,p2,2,2024-01-02 10:00:00,2.0,c1\n"
         "o2,p1,1,2024-01-02 11:00:00,1.5,c9\no3,p8,1,2024-01-02 12:00:00,3.0,c2\n"
     )
+    settled(*land.iterdir())
     # orders validated before any customers/products exist: the check cannot pass
     early = materialize(
         env, instance, "2024-01-02", "shop/raw_orders", "shop/validated_orders", "shop/rejected_orders"

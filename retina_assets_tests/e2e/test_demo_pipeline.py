@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from retina_assets.definitions import build_definitions
 from retina_assets.storage.filesystem import sha256_file
 from retina_assets_tests.support.lake_env import LakeEnv
+from retina_assets_tests.support.landing import settled
 from retina_assets_tests.support.runs import run_partition
 
 KEYS = ["demo/raw_orders", "demo/validated_orders", "demo/rejected_orders", "demo/order_summary"]
@@ -93,6 +94,7 @@ def test_rerun_is_idempotent_and_nothing_is_overwritten(
     drop = lake_env.landing / "demo" / "orders_20101202.csv"
     lines = drop.read_bytes().split(b"\r\n")
     drop.write_bytes(b"\r\n".join(lines[:-50]) + b"\r\n")
+    settled(drop)
     third = run_partition(lake_env, instance, "2010-12-02")
     for key in ("demo/raw_orders", "demo/validated_orders", "demo/order_summary"):
         assert third[key]["path"] != first[key]["path"]

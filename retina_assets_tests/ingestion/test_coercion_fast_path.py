@@ -56,7 +56,7 @@ def test_values_the_fast_path_cannot_read_fall_back_to_the_full_rules(orders_spe
         {
             "InvoiceNo": ["1", "2", "3", "4"],
             "StockCode": ["a", "b", "c", "d"],
-            "Quantity": [" 7 ", "17850.0", "1.5", "x"],
+            "Quantity": [" 7 ", "17850,0", "1,5", "x"],
             "InvoiceDate": [" 01/12/2010 08:26", "01/12/2010 08:26:59", "bad", "01/12/2010 08:26"],
             "UnitPrice": [" 3,5", "   ", "abc", "1,0"],
             "CustomerID": ["1", "2", "3", "4"],
@@ -71,7 +71,7 @@ def test_values_the_fast_path_cannot_read_fall_back_to_the_full_rules(orders_spe
     assert [r["UnitPrice"] for r in rows] == [3.5, None, None, 1.0]
     assert rows[0][RAW_ERRORS] is None and rows[1][RAW_ERRORS] is None  # blank is null, not an error
     assert rows[2][RAW_ERRORS] == (
-        "Quantity: cannot read 1.5 as int64; InvoiceDate: cannot read bad as timestamp; "
+        "Quantity: cannot read 1,5 as int64; InvoiceDate: cannot read bad as timestamp; "
         "UnitPrice: cannot read abc as float64"
     )
     assert rows[3][RAW_ERRORS] == "Quantity: cannot read x as int64"
@@ -94,5 +94,7 @@ def test_typed_source_columns_are_cast_and_extras_kept_as_text(orders_spec) -> N
     assert [r["InvoiceNo"] for r in rows] == ["536365", "536366"]
     assert [r["UnitPrice"] for r in rows] == [1.0, 2.0]
     assert [r["Channel"] for r in rows] == ["3", None]
+    # 6.0 is exactly 6; 2.5 is no integer: flagged, never truncated to 2
+    assert [r["Quantity"] for r in rows] == [6, None]
     assert rows[0][RAW_ERRORS] == "InvoiceDate: cannot read x as timestamp"
-    assert rows[1][RAW_ERRORS] is None
+    assert rows[1][RAW_ERRORS] == "Quantity: cannot read 2.5 as int64"

@@ -23,7 +23,8 @@ DEMO = load_client(REPO_ROOT / "clients" / "demo.yaml")
 
 
 def arrival_client() -> ClientSpec:
-    """The demo client, but its drops are named ``orders.csv`` and dated by arrival."""
+    """The demo client, but its drops are named ``orders.csv`` and dated by arrival, and complete as soon
+    as they are listed (they are published atomically)."""
     orders = DEMO.datasets["orders"].model_copy(
         update={
             "pattern": r"orders(_\w+)?\.csv",
@@ -31,7 +32,12 @@ def arrival_client() -> ClientSpec:
         }
     )
     return DEMO.model_copy(
-        update={"datasets": {"orders": orders}, "start_date": dt.date(2000, 1, 1), "end_date": None}
+        update={
+            "datasets": {"orders": orders},
+            "start_date": dt.date(2000, 1, 1),
+            "end_date": None,
+            "completeness": DEMO.completeness.model_copy(update={"quiet_seconds": 0}),
+        }
     )
 
 

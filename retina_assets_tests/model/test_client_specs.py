@@ -70,6 +70,46 @@ BAD_SPECS = {
         "landing",
         ["'../../etc'", "'..'"],
     ),
+    "another_clients_landing": (
+        spec_text().replace("start_date:", "landing: other_client\nstart_date:"),
+        "landing",
+        ["'other_client'", "own folder 'acme'"],
+    ),
+    "absolute_landing_not_allowed": (
+        spec_text().replace("start_date:", "landing: /srv/landing/other_client\nstart_date:"),
+        "landing",
+        ["outside the client's own landing area", "RETINA_ALLOWED_LANDING"],
+    ),
+    "uri_landing_not_allowed": (
+        spec_text().replace("start_date:", "landing: s3://other-bucket/drops\nstart_date:"),
+        "landing",
+        ["outside the client's own landing area"],
+    ),
+    "unknown_quality_rule": (
+        spec_text(body=GOOD_DATASET + "    quality: {rules: {reject_zero_prise: true}}\n"),
+        "datasets.orders.quality.rules",
+        ["unknown rule", "reject_zero_prise", "reject_zero_price"],
+    ),
+    "backreference_pattern": (
+        spec_text(body=GOOD_DATASET.replace("\\.csv'", "(x)\\1\\.csv'")),
+        "datasets.orders.pattern",
+        ["RE2", "backreferences"],
+    ),
+    "lookahead_rule_pattern": (
+        spec_text(body=GOOD_DATASET + "    quality: {rules: {non_product_code_patterns: ['^(?=A)']}}\n"),
+        "datasets.orders.quality.rules",
+        ["lookaround", "non_product_code_patterns"],
+    ),
+    "negative_limit": (
+        spec_text(body=GOOD_DATASET + "    limits: {max_columns: 0}\n"),
+        "datasets.orders.limits.max_columns",
+        ["greater than 0"],
+    ),
+    "unknown_limit": (
+        spec_text(body=GOOD_DATASET + "    limits: {max_cells: 10}\n"),
+        "datasets.orders.limits.max_cells",
+        ["unknown field"],
+    ),
     "bad_rule_pattern": (
         spec_text(body=GOOD_DATASET + "    quality: {rules: {non_product_code_patterns: ['(']}}\n"),
         "datasets.orders.quality.rules",
@@ -105,3 +145,20 @@ def test_the_good_base_spec_loads(tmp_path: Path) -> None:
 def test_file_name_must_match_client(tmp_path: Path) -> None:
     with pytest.raises(SpecLoadError, match="must match the file name"):
         load_client_spec(write(tmp_path, "other.yaml", spec_text()))
+
+
+def test_a_client_lands_in_its_own_folder_or_where_the_deployment_allows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    below_own = load_client_spec(
+        write(tmp_path, "acme.yaml", spec_text().replace("start_date:", "landing: acme/sftp\nstart_date:"))
+    )
+    assert below_own.landing_uri("/landing") == "/landing/acme/sftp"
+    absolute = spec_text().replace("start_date:", "landing: s3://acme-drops/in\nstart_date:")
+    with pytest.raises(SpecLoadError, match="RETINA_ALLOWED_LANDING"):
+        load_client_spec(write(tmp_path, "acme.yaml", absolute))
+    monkeypatch.setenv("RETINA_ALLOWED_LANDING", "/srv/shared, s3://acme-drops")
+    assert load_client_spec(write(tmp_path, "acme.yaml", absolute)).landing_uri("/x") == "s3://acme-drops/in"
+    sneaky = spec_text().replace("start_date:", "landing: s3://acme-drops-other\nstart_date:")
+    with pytest.raises(SpecLoadError, match="outside the client's own landing area"):
+        load_client_spec(write(tmp_path, "acme.yaml", sneaky))

@@ -13,6 +13,7 @@ import yaml
 from retina_assets.definitions import build_definitions
 from retina_assets.settings import REPO_ROOT
 from retina_assets_tests.support.lake_env import LakeEnv
+from retina_assets_tests.support.landing import settled
 
 
 def spec_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LakeEnv:
@@ -79,4 +80,5 @@ def write_drop(env: LakeEnv, day: str, rows: list[dict[str, Any]]) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     path = target / f"orders_{day.replace('-', '')}.csv"
     path.write_bytes(to_client_format(frame))
+    settled(path)
     return path
