@@ -18,7 +18,9 @@ def ingest_job(
     runs, with the assets of the dropped dataset selected)."""
     return dg.define_asset_job(
         name=f"{client.client}_ingest",
-        selection=dg.AssetSelection.groups(client.client),
+        # production notebooks (kind "jupyter": model fits) are not part of ingestion: they are
+        # materialized from the UI or by their automation condition, not on every drop
+        selection=dg.AssetSelection.groups(client.client) - dg.AssetSelection.kind("jupyter"),
         partitions_def=partitions_def,
         description=f"Land, validate and build features for one as_of_date of client {client.client}.",
         # One process for the whole run by default: the three steps run one after the other anyway, and a

@@ -8,6 +8,8 @@ Layout (``<lake>`` is ``RETINA_LAKE_URI``)::
     <lake>/features/<client>/<feature>/as_of_date=YYYY-MM-DD/part-0.parquet     current partition (hive)
     <lake>/_versions/features/<client>/<feature>/as_of_date=.../<sha256>.parquet immutable feature versions
     <lake>/_manifests/<zone>/<client>/<dataset>/as_of_date=.../<ts>-<sha256>.json version records
+    <lake>/_artifacts/<kind>/<client>/<name>/as_of_date=.../<sha256>.<ext>        immutable artifacts
+                                                                   (executed notebooks: .ipynb, .html)
 
 Client, dataset and partition names are checked (:mod:`retina_assets.model.naming`) before they reach a path,
 so a hostile name such as ``../etc`` or ``a|b`` is refused with a clear error instead of escaping the lake.
@@ -70,3 +72,13 @@ def manifest_dir(lake_uri: str, zone: str, client: str, dataset: str, partition:
         check_name("dataset", dataset),
         f"{PARTITION_COLUMN}={check_partition_key(partition)}",
     )
+
+
+def artifact_dir(lake_uri: str, kind: str, client: str, name: str, partition: str) -> str:
+    """``<lake>/_artifacts/<kind>/<client>/<name>/as_of_date=<partition>``: immutable files that are not
+    datasets (e.g. executed notebooks), named by the SHA-256 of their bytes."""
+    check_name("artifact kind", kind)
+    check_name("client", client)
+    check_name("artifact", name)
+    check_partition_key(partition)
+    return join(lake_uri, "_artifacts", kind, client, name, f"{PARTITION_COLUMN}={partition}")
