@@ -99,6 +99,11 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _first_line(source: str) -> str:
+    lines = [line for line in source.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return lines[0].strip()[:120] if lines else ""
+
+
 def render_html(notebook: Any) -> bytes:
     """The executed notebook as a standalone HTML page (plots inlined)."""
     from nbconvert import HTMLExporter
@@ -131,6 +136,7 @@ def run_notebook(script: Path, parameters: Mapping[str, Any], timeout_seconds: i
                 str(executed_path),
                 parameters={**parameters, "output_dir": work},
                 kernel_name=KERNEL,
+                language="python",
                 progress_bar=False,
                 cwd=str(script.parent),
                 execution_timeout=timeout_seconds,
@@ -138,8 +144,8 @@ def run_notebook(script: Path, parameters: Mapping[str, Any], timeout_seconds: i
         except PapermillExecutionError as exc:
             executed = nbformat.read(executed_path, as_version=4)
             raise NotebookCellError(
-                f"notebook {script.name}: cell {exc.cell_index} (execution count {exc.exec_count}) raised "
-                f"{exc.ename}: {exc.evalue}",
+                f"notebook {script.name}: cell {exc.cell_index} of the executed notebook "
+                f"({_first_line(exc.source)!r}) raised {exc.ename}: {exc.evalue}",
                 executed_path.read_bytes(),
                 render_html(executed),
             ) from None
