@@ -7,4 +7,6 @@ bash scripts/setup.sh
 export RETINA_LAKE_URI=${RETINA_LAKE_URI:-$PWD/.lake}
 export RETINA_LANDING_URI=${RETINA_LANDING_URI:-$PWD/.landing}
 echo "==> JupyterLab over the lake at $RETINA_LAKE_URI (kernel: $(.venv/bin/python --version), .venv)"
-exec .venv/bin/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks "$@"
+extra=()
+if [ "$(id -u)" = 0 ]; then extra+=(--allow-root); fi   # containers and CI machines run as root
+exec .venv/bin/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks "${extra[@]}" "$@"
