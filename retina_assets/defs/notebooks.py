@@ -12,7 +12,6 @@ linked from the materialization: ``notebook`` opens it rendered in the UI ("View
 notebook as executed up to the failure is stored the same way and named in the failure.
 """
 
-
 import datetime as dt
 from typing import Any
 
