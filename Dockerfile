@@ -22,6 +22,7 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY retina_assets ./retina_assets
 COPY clients ./clients
 COPY sample_data ./sample_data
+COPY notebooks ./notebooks
 RUN uv sync --frozen --no-dev
 COPY dagster.yaml workspace.yaml ./
 RUN mkdir -p $DAGSTER_HOME && cp dagster.yaml $DAGSTER_HOME/dagster.yaml

@@ -79,7 +79,8 @@ def build_feature_asset(
                 refs[canonical] = value
         if excluded:
             context.log.warning(f"left out partitions whose blocking checks failed: {sorted(excluded)}")
-        engine = config.resolve(client)
+        # a history feature reads many small versions and builds in-process on every client
+        engine = "pandas" if feature.history else config.resolve(client)
         ran_on = spark.describe() if engine == "spark" else "in-process (polars)"
         table, metadata = build_feature(
             feature, refs, engine, spark=spark.session, as_of_date=context.partition_key

@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 
 from retina_assets.engines.stages import check_engine
+from retina_assets.features import FEATURES
 from retina_assets.model.naming import REJECTED, VALIDATED, DatasetName
 from retina_assets.model.spec import ClientSpec
 
@@ -51,7 +52,8 @@ def revalidate_job(client: ClientSpec) -> dg.UnresolvedAssetJobDefinition:
 def engine_op_names(client: ClientSpec) -> list[str]:
     """Names of the client's steps that take an engine config (validation per dataset, features)."""
     names = [f"{client.client}__validate_{dataset}" for dataset in client.datasets]
-    names += [f"{client.client}__{feature}" for feature in client.features]
+    # history features run in-process whatever the engine (see defs.features)
+    names += [f"{client.client}__{feature}" for feature in client.features if not FEATURES[feature].history]
     return names
 
 
