@@ -22,6 +22,7 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY retina_assets ./retina_assets
 COPY clients ./clients
 COPY sample_data ./sample_data
+COPY notebooks ./notebooks
 RUN uv sync --frozen --no-dev
 # The provenance fingerprint every version records (retina_assets.model.provenance), baked into the image:
 # code identity (git commit and dirty flag come from build arguments: there is no .git here), the hash of

@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from retina_assets.catalog import load_clients_and_errors
 from retina_assets.engines.stages import build_feature, validate_partition
 from retina_assets.features import FEATURES as FEATURE_REGISTRY
+from retina_assets.features.registry import FeatureInput
 from retina_assets.ingestion.raw_stage import convert_archived_drops
 from retina_assets.lake import Lake, LakeLookupError
 from retina_assets.model.naming import FEATURES, RAW, REJECTED, VALIDATED, DatasetName
@@ -293,12 +294,21 @@ def _rebuild_from_versions(
         return Rebuilt(pair[zone], scratch, reasons, pair)
     if zone == FEATURES:
         feature = FEATURE_REGISTRY[dataset]
-        refs: dict[str, DatasetRef] = {}
+        history: dict[str, list[DatasetRef]] = {}
         for path, copy in local.items():
             source = Lake(lake_uri).version_of(path)
             canonical = spec.datasets[source.dataset].canonical
-            refs[canonical] = DatasetRef(copy, source.content_hash, source.row_count, partition)
-        table, _ = build_feature(feature, refs, engine, spark=spark)
+            ref = DatasetRef(copy, source.content_hash, source.row_count, source.partition)
+            history.setdefault(canonical, []).append(ref)
+        refs: dict[str, FeatureInput] = {
+            # a history feature reads every recorded partition up to its own, oldest first
+            canonical: sorted(found, key=lambda r: r.partition or "") if feature.history else found[-1]
+            for canonical, found in history.items()
+        }
+        # a history feature builds in-process on every client, as its asset does
+        table, _ = build_feature(
+            feature, refs, "pandas" if feature.history else engine, spark=spark, as_of_date=partition
+        )
         rebuilt = scratch.write(
             FEATURES, spec.client, dataset, partition, table, input_paths=list(local),
             provenance=record(FEATURES, _hashed(list(local))),

@@ -1,7 +1,8 @@
 """One partitioned asset per registered feature a client asks for: ``<client>/<feature>``.
 
 The asset's inputs are the client's validated datasets the feature reads (its registration in
-:data:`retina_assets.features.FEATURES`); it refuses inputs whose blocking quality checks failed
+:data:`retina_assets.features.FEATURES`): the same partition, or for a ``history`` feature every partition
+up to it (an :class:`~retina_assets.defs.io_manager.InputHistory` of exact versions); it refuses inputs whose blocking quality checks failed
 (:mod:`retina_assets.defs.gate`) and builds on the client's engine
 (:func:`retina_assets.engines.stages.build_feature`). The lake publishes each feature partition to a hive
 root, ``<lake>/features/<client>/<feature>/``, besides its immutable version.
@@ -11,11 +12,11 @@ import dagster as dg
 import pyarrow as pa
 
 from retina_assets.defs.gate import require_passed_checks
-from retina_assets.defs.io_manager import PROVENANCE
+from retina_assets.defs.io_manager import HISTORY_INPUT, PROVENANCE, InputHistory
 from retina_assets.defs.metadata import to_metadata
 from retina_assets.defs.resources import EngineConfig, LakeResource, SparkResource
 from retina_assets.engines.stages import build_feature
-from retina_assets.features.registry import Feature
+from retina_assets.features.registry import Feature, FeatureInput
 from retina_assets.model.naming import FEATURES, VALIDATED, DatasetName
 from retina_assets.model.provenance import stage_code_version
 from retina_assets.model.spec import ClientSpec
@@ -46,7 +47,10 @@ def build_feature_asset(
         key=name.path,
         group_name=client.client,
         partitions_def=partitions_def,
-        ins={canonical: dg.AssetIn(key=key) for canonical, key in inputs.items()},
+        ins={
+            canonical: dg.AssetIn(key=key, metadata={HISTORY_INPUT: True} if feature.history else None)
+            for canonical, key in inputs.items()
+        },
         io_manager_key="lake_io_manager",
         kinds=kinds,
         automation_condition=automation,
@@ -62,14 +66,30 @@ def build_feature_asset(
         config: EngineConfig,
         spark: SparkResource,
         lake: LakeResource,
-        **refs: DatasetRef,
+        **loaded: DatasetRef | InputHistory,
     ) -> dg.Output[pa.Table]:
-        # never build on a validated version whose blocking quality checks failed
+        # never build on a validated version whose blocking quality checks failed (a history input has
+        # already left out earlier partitions that failed theirs, and names them)
         for key in inputs.values():
             require_passed_checks(context, key)
-        engine = config.resolve(client)
+        refs: dict[str, FeatureInput] = {}
+        excluded: dict[str, list[str]] = {}
+        for canonical, value in loaded.items():
+            if isinstance(value, InputHistory):
+                refs[canonical] = value.refs
+                excluded.update(value.excluded)
+            else:
+                refs[canonical] = value
+        if excluded:
+            context.log.warning(f"left out partitions whose blocking checks failed: {sorted(excluded)}")
+        # a history feature reads many small versions and builds in-process on every client
+        engine = "pandas" if feature.history else config.resolve(client)
         ran_on = spark.describe() if engine == "spark" else "in-process (polars)"
-        table, metadata = build_feature(feature, refs, engine, spark=spark.session)
+        table, metadata = build_feature(
+            feature, refs, engine, spark=spark.session, as_of_date=context.partition_key
+        )
+        if feature.history:
+            metadata = {**metadata, "excluded_partitions": excluded}
         context.log.info(f"{feature.name} [{context.partition_key}] on {ran_on}: {table.num_rows:,} rows")
         basis = lake.provenance_basis(client, FEATURES, feature.name, engine)
         return dg.Output(

@@ -27,3 +27,25 @@ def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, partition: s
     if materialization is None:
         return {}
     return {name: entry.value for name, entry in materialization.metadata.items()}
+
+
+def latest_materializations_up_to(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str, page: int = 1000
+) -> dict[str, dg.AssetMaterialization]:
+    """Partition -> its latest materialization of ``key``, for every partition up to and including
+    ``partition`` (daily keys ``YYYY-MM-DD`` order as strings), oldest partition first."""
+    latest: dict[str, dg.AssetMaterialization] = {}
+    cursor = None
+    while True:
+        result = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key), limit=page, cursor=cursor, ascending=False
+        )
+        for record in result.records:
+            materialization = record.asset_materialization
+            key_of = materialization.partition if materialization is not None else None
+            if key_of is not None and key_of <= partition and key_of not in latest:
+                latest[key_of] = materialization  # newest first: the first one seen is the latest
+        if not result.has_more:
+            break
+        cursor = result.cursor
+    return dict(sorted(latest.items()))

@@ -10,7 +10,10 @@ Contract (relied on by every stage and by users):
   partition file. The content hash is reported as the materialization's data version.
 * ``load_input`` returns a :class:`DatasetRef` for **exactly** the path the upstream materialization of
   that partition recorded in the Dagster event log, never "whatever is newest in the folder". Outside a
-  Dagster run (no instance) it falls back to the lake's own version records.
+  Dagster run (no instance) it falls back to the lake's own version records. An input declared with
+  ``metadata={HISTORY_INPUT: True}`` (a ``history`` feature) gets an :class:`InputHistory`: the exact
+  version recorded for every partition up to the one being built, without those whose blocking checks
+  failed.
 
 Asset keys follow the lake's naming contract (:class:`~retina_assets.model.naming.DatasetName`), from which
 zone, client and dataset are derived.
@@ -19,11 +22,13 @@ zone, client and dataset are derived.
 import dataclasses
 import threading
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
 
-from retina_assets.defs.instance import latest_materialization
+from retina_assets.defs.gate import FAILED_BLOCKING
+from retina_assets.defs.instance import latest_materialization, latest_materializations_up_to
 from retina_assets.defs.metadata import to_metadata
 from retina_assets.defs.resources import LakeResource
 from retina_assets.model.naming import DatasetName
@@ -41,6 +46,8 @@ from retina_assets.storage.versioned_store import (
 # one process, so this lets every output record the exact versions it was computed from.
 _LOADED_INPUTS: dict[tuple[str, str], list[str]] = defaultdict(list)
 _LOADED_LOCK = threading.Lock()
+# input metadata key: load every partition of the upstream up to this one (an InputHistory)
+HISTORY_INPUT = "retina/history"
 
 
 def dataset_name(asset_key: dg.AssetKey) -> DatasetName:
@@ -128,6 +135,15 @@ def version_tags(version: DatasetVersion) -> dict[str, str]:
     return tags
 
 
+@dataclasses.dataclass(frozen=True)
+class InputHistory:
+    """What a history input loads: the exact version of each partition up to the one being built, and the
+    partitions left out because their blocking checks failed (partition -> failed checks)."""
+
+    refs: tuple[DatasetRef, ...]
+    excluded: dict[str, list[str]]
+
+
 class LakeIOManager(dg.ConfigurableIOManager):
     """Stores outputs as immutable versions in ``lake`` (the :class:`LakeResource` the assets also use)."""
 
@@ -161,9 +177,11 @@ class LakeIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata({**version_metadata(version), **to_metadata(extra)})
 
     # --- input -------------------------------------------------------------------------------------
-    def load_input(self, context: dg.InputContext) -> DatasetRef:
+    def load_input(self, context: dg.InputContext) -> DatasetRef | InputHistory:
         upstream_key = context.asset_key
         partition = context.asset_partition_key
+        if (context.definition_metadata or {}).get(HISTORY_INPUT):
+            return self._load_history(context, upstream_key, partition)
         ref = _ref_from_event_log(context, upstream_key, partition)
         if ref is None:
             name = dataset_name(upstream_key)
@@ -181,6 +199,38 @@ class LakeIOManager(dg.ConfigurableIOManager):
                 _LOADED_INPUTS[step].append(ref.uri)
         context.log.info(f"loading {upstream_key.to_user_string()} [{partition}] from {ref.uri}")
         return ref
+
+    def _load_history(self, context: dg.InputContext, key: dg.AssetKey, partition: str) -> InputHistory:
+        """Every partition of ``key`` up to ``partition``: the exact version each one's latest
+        materialization recorded, leaving out (and naming) those whose blocking checks failed."""
+        recorded = latest_materializations_up_to(context.instance, key, partition)
+        refs: list[DatasetRef] = []
+        excluded: dict[str, list[str]] = {}
+        for key_of, materialization in recorded.items():
+            failed = materialization.metadata.get(FAILED_BLOCKING)
+            if failed is not None and failed.value:
+                excluded[key_of] = list(failed.value)  # type: ignore[arg-type]
+                continue
+            ref = _ref_from_metadata(materialization.metadata, key_of)
+            if ref is not None:
+                refs.append(dataclasses.replace(ref, storage_options=self._options()))
+        if partition not in recorded:
+            raise dg.Failure(
+                f"{key.to_user_string()} has no materialization for partition {partition}: materialize it first"
+            )
+        step = _run_and_step(context)
+        if step is not None:
+            with _LOADED_LOCK:
+                _LOADED_INPUTS[step].extend(ref.uri for ref in refs)
+        context.log.info(
+            f"loading {key.to_user_string()} history up to [{partition}]: {len(refs)} partition(s)"
+            + (
+                f", left out {len(excluded)} with failed blocking checks: {sorted(excluded)}"
+                if excluded
+                else ""
+            )
+        )
+        return InputHistory(tuple(refs), excluded)
 
 
 def _run_and_step(context: dg.InputContext) -> tuple[str, str] | None:
@@ -202,7 +252,11 @@ def _ref_from_event_log(context: dg.InputContext, key: dg.AssetKey, partition: s
     except dg.DagsterInvariantViolationError:
         return None
     materialization = latest_materialization(instance, key, partition)
-    meta = materialization.metadata if materialization is not None else {}
+    return _ref_from_metadata(materialization.metadata if materialization is not None else {}, partition)
+
+
+def _ref_from_metadata(meta: Mapping[str, Any], partition: str) -> DatasetRef | None:
+    """The version a materialization's metadata records (``path``, ``content_hash``, ``row_count``)."""
     if "path" not in meta:
         return None
     rows = meta.get("row_count")

@@ -8,6 +8,7 @@ import dagster as dg
 
 from retina_assets.defs.partitions import partition_lock_tags
 from retina_assets.engines.stages import check_engine
+from retina_assets.features import FEATURES
 from retina_assets.model.naming import REJECTED, VALIDATED, DatasetName
 from retina_assets.model.spec import ClientSpec
 
@@ -19,7 +20,9 @@ def ingest_job(
     runs, with the assets of the dropped dataset selected)."""
     return dg.define_asset_job(
         name=f"{client.client}_ingest",
-        selection=dg.AssetSelection.groups(client.client),
+        # production notebooks (kind "jupyter": model fits) are not part of ingestion: they are
+        # materialized from the UI or by their automation condition, not on every drop
+        selection=dg.AssetSelection.groups(client.client) - dg.AssetSelection.kind("jupyter"),
         partitions_def=partitions_def,
         description=f"Land, validate and build features for one as_of_date of client {client.client}.",
         # One process for the whole run by default: the three steps run one after the other anyway, and a
@@ -54,7 +57,8 @@ def revalidate_job(client: ClientSpec) -> dg.UnresolvedAssetJobDefinition:
 def engine_op_names(client: ClientSpec) -> list[str]:
     """Names of the client's steps that take an engine config (validation per dataset, features)."""
     names = [f"{client.client}__validate_{dataset}" for dataset in client.datasets]
-    names += [f"{client.client}__{feature}" for feature in client.features]
+    # history features run in-process whatever the engine (see defs.features)
+    names += [f"{client.client}__{feature}" for feature in client.features if not FEATURES[feature].history]
     return names
 
 

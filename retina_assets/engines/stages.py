@@ -19,7 +19,7 @@ import pyarrow as pa
 from retina_assets.engines.spark import spark_session
 from retina_assets.engines.spark_features import build_on_spark
 from retina_assets.engines.spark_validation import validate_on_spark
-from retina_assets.features.registry import Feature, build_in_process
+from retina_assets.features.registry import Feature, FeatureInput, build_in_process
 from retina_assets.model.spec import ENGINES, DatasetSpec
 from retina_assets.quality.bucketed_validation import BUCKET_ROWS, BucketedValidation, validate_in_buckets
 from retina_assets.quality.checks import CheckContext, OutcomeSummary
@@ -98,12 +98,16 @@ def validate_partition(
 
 def build_feature(
     feature: Feature,
-    inputs: Mapping[str, DatasetRef],
+    inputs: Mapping[str, FeatureInput],
     engine: str = "pandas",
     spark: SessionFactory | None = None,
+    as_of_date: str | None = None,
 ) -> tuple[pa.Table, dict[str, Any]]:
-    """Build ``feature`` from exact input versions (canonical dataset -> version) on ``engine``: the rows
-    (cast to the feature's schema, sorted) and the builder's metadata; the same on both engines."""
+    """Build ``feature`` from exact input versions (canonical dataset -> version; for a ``history`` feature,
+    -> the versions of every partition up to ``as_of_date``) on ``engine``: the rows (cast to the feature's
+    schema, sorted) and the builder's metadata; the same on both engines."""
     if check_engine(engine) == "spark":
-        return build_on_spark(feature, (spark or spark_session)(), inputs)
-    return build_in_process(feature, inputs)
+        if feature.history:
+            raise ValueError(f"feature {feature.name!r} reads history and runs in-process only")
+        return build_on_spark(feature, (spark or spark_session)(), inputs)  # type: ignore[arg-type]
+    return build_in_process(feature, inputs, as_of_date)

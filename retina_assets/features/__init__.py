@@ -6,10 +6,11 @@ builders) and listing it here. Client specs, the Dagster assets, the drop sensor
 follow this registry.
 """
 
+from retina_assets.features.customer_rfm import CUSTOMER_RFM
 from retina_assets.features.order_summary import ORDER_SUMMARY
 from retina_assets.features.registry import Feature, build_in_process
 
-FEATURES: dict[str, Feature] = {feature.name: feature for feature in (ORDER_SUMMARY,)}
+FEATURES: dict[str, Feature] = {feature.name: feature for feature in (ORDER_SUMMARY, CUSTOMER_RFM)}
 
 
 def feature_catalog() -> dict[str, tuple[str, ...]]:

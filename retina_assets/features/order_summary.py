@@ -59,14 +59,21 @@ INPUT_COLUMNS = (
 )  # fmt: skip
 
 
-def summarize_orders(orders: pl.DataFrame) -> pl.DataFrame:
-    """Compute the order summary of one day's validated orders (see the module docstring)."""
+def with_order_flags(orders: pl.DataFrame) -> pl.DataFrame:
+    """``orders`` with ``is_cancellation`` (default false), ``is_product`` (default true) and ``line_amount``
+    (default quantity x unit price) for a version that lacks them (clients without those rules)."""
     if "is_cancellation" not in orders.columns:
         orders = orders.with_columns(pl.lit(False).alias("is_cancellation"))
     if "is_product" not in orders.columns:
         orders = orders.with_columns(pl.lit(True).alias("is_product"))
     if "line_amount" not in orders.columns:
         orders = orders.with_columns((pl.col("quantity") * pl.col("unit_price")).alias("line_amount"))
+    return orders
+
+
+def summarize_orders(orders: pl.DataFrame) -> pl.DataFrame:
+    """Compute the order summary of one day's validated orders (see the module docstring)."""
+    orders = with_order_flags(orders)
     sale = ~pl.col("is_cancellation") & pl.col("is_product")
     ret = pl.col("is_cancellation") & pl.col("is_product")
     out = (

@@ -14,13 +14,20 @@ without any orchestration:
 * ``build_spark(inputs, F)``: the same on Spark DataFrames; ``F`` is the ``pyspark.sql.functions`` module
   matching the frames (classic or Spark Connect), handed in by the engine.
 
+A feature of one day reads that day's version of each input. A feature with ``history=True`` (customer
+features for models: recency, frequency, age) reads **every** validated partition of its inputs up to and
+including the day it is built for: the caller hands it one exact version per partition, its ``build`` gets
+each input as the rows of all of them with an ``as_of_date`` column (the partition each row came from) and
+is called as ``build(inputs, as_of_date)``, so it knows the end of the observation period even when that
+day sent no rows.
+
 Both must return the same rows; the engine sorts them by :attr:`Feature.sort_by` and casts them to
 :attr:`Feature.schema`, so identical inputs give identical bytes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -28,6 +35,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from retina_assets.model.naming import PARTITION_COLUMN
 from retina_assets.storage.dataset_ref import DatasetRef
 
 # (rows, metadata) as a builder returns them
@@ -43,10 +51,12 @@ class Feature:
     schema: pa.Schema
     sort_by: tuple[str, ...]
     description: str
-    build: Callable[[Mapping[str, pl.DataFrame]], BuiltFeature]
+    build: Callable[..., BuiltFeature]  # build(inputs), or build(inputs, as_of_date) with history=True
     build_spark: Callable[[Mapping[str, Any], ModuleType], BuiltFeature] | None = None
     # canonical dataset -> the columns the builders use (only these are loaded); absent = every column
     columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # True: reads every partition of its inputs up to the one being built (see the module docstring)
+    history: bool = False
 
     def input_columns(self, canonical: str, ref: DatasetRef) -> list[str] | None:
         """The declared columns of ``canonical`` that the version ``ref`` has (from its footer), or ``None``
@@ -58,19 +68,49 @@ class Feature:
         return [c for c in wanted if c in present]
 
 
-def build_in_process(feature: Feature, inputs: Mapping[str, DatasetRef]) -> tuple[pa.Table, dict[str, Any]]:
-    """Build ``feature`` in this process from exact input versions (canonical dataset -> version).
+# what a builder is given per canonical dataset: one version, or (history features) one per partition
+FeatureInput = DatasetRef | Sequence[DatasetRef]
+
+
+def build_in_process(
+    feature: Feature, inputs: Mapping[str, FeatureInput], as_of_date: str | None = None
+) -> tuple[pa.Table, dict[str, Any]]:
+    """Build ``feature`` in this process from exact input versions (canonical dataset -> version, or for a
+    ``history`` feature canonical dataset -> the versions of every partition up to ``as_of_date``).
 
     Returns the rows as Arrow (cast to the feature's schema, sorted by its ``sort_by``) and the builder's
     metadata.
     """
-    frames = {
-        canonical: _polars(ref.to_arrow(columns=feature.input_columns(canonical, ref)))
-        for canonical, ref in inputs.items()
-    }
-    rows, metadata = feature.build(frames)
+    if feature.history:
+        if as_of_date is None:
+            raise ValueError(f"feature {feature.name!r} reads history: give the as_of_date it is built for")
+        frames = {canonical: history_frame(feature, canonical, refs) for canonical, refs in inputs.items()}
+        rows, metadata = feature.build(frames, as_of_date)  # type: ignore[call-arg]
+    else:
+        frames = {}
+        for canonical, ref in inputs.items():
+            if not isinstance(ref, DatasetRef):
+                raise TypeError(f"feature {feature.name!r} reads one version of {canonical!r}, got several")
+            frames[canonical] = _polars(ref.to_arrow(columns=feature.input_columns(canonical, ref)))
+        rows, metadata = feature.build(frames)
     table = rows.to_arrow().select(feature.schema.names).cast(feature.schema)
     return table.sort_by([(c, "ascending") for c in feature.sort_by]), metadata
+
+
+def history_frame(feature: Feature, canonical: str, refs: FeatureInput) -> pl.DataFrame:
+    """The rows of every version in ``refs`` (the feature's declared columns) with an ``as_of_date`` column
+    holding each version's partition; versions of older schemas get nulls for columns they lack."""
+    if isinstance(refs, DatasetRef):
+        refs = [refs]
+    tables = []
+    for ref in refs:
+        if ref.partition is None:
+            raise ValueError(f"{ref.uri}: a history input needs the partition of each version")
+        table = ref.to_arrow(columns=feature.input_columns(canonical, ref))
+        tables.append(table.append_column(PARTITION_COLUMN, pa.array([ref.partition] * table.num_rows)))
+    if not tables:
+        raise ValueError(f"feature {feature.name!r}: no versions of {canonical!r} to read")
+    return _polars(pa.concat_tables(tables, promote_options="default"))
 
 
 def _polars(table: pa.Table) -> pl.DataFrame:

@@ -5,6 +5,8 @@ Layout (``<lake>`` is ``RETINA_LAKE_URI``)::
     <lake>/<zone>/<client>/<dataset>/as_of_date=YYYY-MM-DD/part-0.parquet       current view (hive), per zone
     <lake>/_versions/<zone>/<client>/<dataset>/as_of_date=.../<sha256>.parquet  immutable versions
     <lake>/_commits/<zone>/<client>/<dataset>/as_of_date=.../<seq>.json         commit log (source of truth)
+    <lake>/_artifacts/<kind>/<client>/<name>/as_of_date=.../<sha256>.<ext>      immutable artifacts
+                                                                   (executed notebooks: .ipynb, .html)
     <lake>/.tmp/                                                                staging (local disk only)
 
 ``<zone>`` is raw, validated, rejected or features. Hive readers skip ``_``/``.`` folders, so reading
@@ -71,3 +73,13 @@ def _hidden_partition_dir(
         check_name("dataset", dataset),
         f"{PARTITION_COLUMN}={check_partition_key(partition)}",
     )
+
+
+def artifact_dir(lake_uri: str, kind: str, client: str, name: str, partition: str) -> str:
+    """``<lake>/_artifacts/<kind>/<client>/<name>/as_of_date=<partition>``: immutable files that are not
+    datasets (e.g. executed notebooks), named by the SHA-256 of their bytes."""
+    check_name("artifact kind", kind)
+    check_name("client", client)
+    check_name("artifact", name)
+    check_partition_key(partition)
+    return join(lake_uri, "_artifacts", kind, client, name, f"{PARTITION_COLUMN}={partition}")

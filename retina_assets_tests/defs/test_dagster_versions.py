@@ -17,6 +17,7 @@ from retina_assets.definitions import build_definitions
 from retina_assets.settings import LakeSettings
 from retina_assets.storage.versioned_store import VersionedStore
 from retina_assets_tests.support.lake_env import LakeEnv
+from retina_assets_tests.support.landing import settled
 from retina_assets_tests.support.runs import materializations
 
 DAYS = ("2010-12-01", "2010-12-02")
@@ -90,6 +91,7 @@ def test_staleness_after_identical_reruns_spec_changes_and_corrected_drops(
 
     # a corrected drop: its raw partition is stale once the landing is observed, the other day is not
     demo_drops[1].write_bytes(demo_drops[1].read_bytes().replace(b"United Kingdom", b"United Kingdon", 1))
+    settled(demo_drops[1])  # a finished upload (a run refuses a drop still in its quiet period)
     observe_landing(defs, instance)
     assert status(defs, instance, RAW, DAYS[1]) == StaleStatus.STALE
     assert status(defs, instance, RAW, DAYS[0]) == StaleStatus.FRESH

@@ -22,7 +22,7 @@ from retina_assets_tests.support.backends import BACKENDS, backend_root
 
 pytestmark = pytest.mark.parametrize("backend", BACKENDS)
 
-ORDERS = ["raw_orders", "validated_orders", "rejected_orders", "order_summary"]
+ORDERS = ["raw_orders", "validated_orders", "rejected_orders", "order_summary", "customer_rfm"]
 
 
 def demo_spec(**completeness: object) -> ClientSpec:

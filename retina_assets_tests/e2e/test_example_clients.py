@@ -146,7 +146,8 @@ def test_sensor_runs_only_the_dropped_dataset_of_a_multi_dataset_client(
     run_requests = [*(first.run_requests or []), *(second.run_requests or [])]
     requests = {(r.partition_key, tuple(k.to_user_string() for k in r.asset_selection)) for r in run_requests}
     tx = ("completejourney/raw_transactions", "completejourney/validated_transactions",
-          "completejourney/rejected_transactions", "completejourney/order_summary")  # fmt: skip
+          "completejourney/rejected_transactions", "completejourney/order_summary",
+          "completejourney/customer_rfm")  # fmt: skip
     products = ("completejourney/raw_products", "completejourney/validated_products",
                 "completejourney/rejected_products")  # fmt: skip
     assert requests == {("2017-01-01", tx), ("2017-01-02", tx), ("2017-01-01", products)}

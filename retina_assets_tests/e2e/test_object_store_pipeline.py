@@ -21,7 +21,9 @@ from retina_assets_tests.support.object_store import upload_demo_drops
 from retina_assets_tests.support.servers_azure import AZURITE_KEY
 from retina_assets_tests.support.servers_s3 import S3_SECRET_KEY
 
-KEYS = ["demo/raw_orders", "demo/validated_orders", "demo/rejected_orders", "demo/order_summary"]
+KEYS = [
+    "demo/raw_orders", "demo/validated_orders", "demo/rejected_orders", "demo/order_summary", "demo/customer_rfm",
+]  # fmt: skip
 SECRETS = {"s3": S3_SECRET_KEY, "azure": AZURITE_KEY}
 
 

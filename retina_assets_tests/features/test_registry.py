@@ -114,15 +114,17 @@ def test_specs_accept_registered_features_and_refuse_others(registered: None, tm
     folder = tmp_path / "clients"
     folder.mkdir()
     demo = (REPO_ROOT / "clients" / "demo.yaml").read_text()
-    (folder / "demo.yaml").write_text(demo.replace("features: [order_summary]", "features: [order_lines]"))
+    (folder / "demo.yaml").write_text(
+        demo.replace("features: [order_summary, customer_rfm]", "features: [order_lines]")
+    )
     (folder / "unknown.yaml").write_text(
         demo.replace("client: demo", "client: unknown").replace(
-            "features: [order_summary]", "features: [churn]"
+            "features: [order_summary, customer_rfm]", "features: [churn]"
         )
     )
     (folder / "nomaster.yaml").write_text(
         demo.replace("client: demo", "client: nomaster").replace(
-            "features: [order_summary]", "features: [product_count]"
+            "features: [order_summary, customer_rfm]", "features: [product_count]"
         )
     )
     problems = {(Path(e.file).stem, e.field): e.problem for e in spec_errors(folder)}
