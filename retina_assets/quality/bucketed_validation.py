@@ -36,6 +36,7 @@ from retina_assets.quality.validation import (
     POSITION,
     KeyTally,
     ValidationPlan,
+    cross_row_flags,
     cross_row_groups,
     plan_columns_as_pandas,
     split_window,
@@ -154,7 +155,7 @@ def validate_in_buckets(
         flags: dict[str, np.ndarray] = {}
         if compared:
             _split(plan, parquet, compared, by, buckets, window_rows, workdir)
-            flags = _cross_row(plan, buckets, rows, workdir)
+            flags = _cross_row(plan, buckets, rows, workdir, bucket_rows)
         valid_mask = np.zeros(rows, dtype=bool)
         parts: list[OutcomeSummary] = []
         schemas: dict[str, pa.Schema] = {}
@@ -277,7 +278,7 @@ def _bucket_frames(workdir: str, bucket: int) -> Iterator[pl.DataFrame]:
             yield frame
 
 
-def _cross_row(plan: ValidationPlan, buckets: int, rows: int, workdir: str) -> dict[str, np.ndarray]:
+def _cross_row(plan: ValidationPlan, buckets: int, rows: int, workdir: str, bucket_rows: int) -> dict[str, np.ndarray]:
     """The cross-row flags of every row, one bucket at a time, each bucket read batch by batch twice (to
     tally, then to flag), so only one bucket's distinct keys are held."""
     groups = cross_row_groups(plan)
@@ -285,13 +286,28 @@ def _cross_row(plan: ValidationPlan, buckets: int, rows: int, workdir: str) -> d
     if not groups:
         return flags
     for bucket in range(buckets):
-        tally = KeyTally(groups)
+        path = os.path.join(workdir, f"keys-{bucket}.arrow")
+        if not os.path.exists(path):
+            continue
+        with pa.memory_map(path) as source:
+            held = sum(b.num_rows for b in _ipc_batches(pa.ipc.open_file(source))) <= 2 * bucket_rows
+        if held:  # a bucket of the usual size: all its rows at once
+            frame = pl.concat(list(_bucket_frames(workdir, bucket)))
+            for name, hit in cross_row_flags(plan, [frame], rows).items():
+                flags[name] |= hit
+            continue
+        tally = KeyTally(groups)  # a bucket swollen by a key most rows share: batch by batch
         for frame in _bucket_frames(workdir, bucket):
             tally.add(frame)
         for frame in _bucket_frames(workdir, bucket):
             for name, positions in tally.flags(frame).items():
                 flags[name][positions] = True
     return flags
+
+
+def _ipc_batches(reader: pa.ipc.RecordBatchFileReader) -> Iterator[pa.RecordBatch]:
+    for i in range(reader.num_record_batches):
+        yield reader.get_batch(i)
 
 
 def _valid_key_duplicates(plan: ValidationPlan, buckets: int, valid_mask: np.ndarray, workdir: str) -> int:

@@ -417,6 +417,14 @@ def cross_row_flags(plan: ValidationPlan, frames: Iterable[pl.DataFrame], rows: 
     flags = {name: np.zeros(rows, dtype=bool) for name in groups}
     if not groups:
         return flags
+    if len(frames) == 1:  # all rows at hand (in drop order): no tally needed
+        frame = frames[0]
+        positions = frame[POSITION].to_numpy()
+        for name, cols in groups.items():
+            key = pl.struct(cols)
+            hit = ~key.is_first_distinct() if name == "duplicate" else key.is_duplicated()
+            flags[name][positions[frame.select(hit).to_series().to_numpy()]] = True
+        return flags
     tally = KeyTally(groups)
     for frame in frames:
         tally.add(frame)
