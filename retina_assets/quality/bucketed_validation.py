@@ -278,7 +278,9 @@ def _bucket_frames(workdir: str, bucket: int) -> Iterator[pl.DataFrame]:
             yield frame
 
 
-def _cross_row(plan: ValidationPlan, buckets: int, rows: int, workdir: str, bucket_rows: int) -> dict[str, np.ndarray]:
+def _cross_row(
+    plan: ValidationPlan, buckets: int, rows: int, workdir: str, bucket_rows: int
+) -> dict[str, np.ndarray]:
     """The cross-row flags of every row, one bucket at a time, each bucket read batch by batch twice (to
     tally, then to flag), so only one bucket's distinct keys are held."""
     groups = cross_row_groups(plan)
