@@ -24,11 +24,21 @@ NON_PRODUCT = ["POST", "D", "C2", "DOT", "M", "m", "BANK CHARGES", "S", "AMAZONF
 LENGTH = {"order_id": 64, "product_id": 64, "description": 500, "customer_id": 64, "country": 64}
 
 
+def to_utf8(csv: str, out: Path) -> str:
+    """The drop re-encoded from Latin-1 to UTF-8 (polars reads only UTF-8; ``utf8-lossy`` would replace
+    bytes such as ``£`` instead of decoding them)."""
+    target = out / "drop.utf8.csv"
+    with open(csv, "rb") as src, open(target, "wb") as dst:
+        while block := src.read(16 << 20):
+            dst.write(block.decode("latin-1").encode("utf-8"))
+    return str(target)
+
+
 def read_drop(csv: str, source_uri: str) -> pl.LazyFrame:
     schema = {c: pl.String for c in ["InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate",
                                       "UnitPrice", "CustomerID", "Country"]}  # fmt: skip
     schema |= {"Quantity": pl.Int64, "UnitPrice": pl.Float64}
-    raw = pl.scan_csv(csv, separator=";", encoding="utf8-lossy", decimal_comma=True, schema=schema,
+    raw = pl.scan_csv(csv, separator=";", decimal_comma=True, schema=schema,
                       row_index_name="_source_row", row_index_offset=1)  # fmt: skip
     return raw.select(
         pl.col("InvoiceNo").alias("order_id"),
@@ -149,7 +159,7 @@ def main(csv: str, source_uri: str, out_dir: str) -> dict[str, float]:
     out.mkdir(parents=True, exist_ok=True)
     times: dict[str, float] = {}
     t = time.perf_counter()
-    read_drop(csv, source_uri).sink_parquet(out / "raw.parquet", compression="zstd")
+    read_drop(to_utf8(csv, out), source_uri).sink_parquet(out / "raw.parquet", compression="zstd")
     times["raw"] = time.perf_counter() - t
     t = time.perf_counter()
     valid, rejected = validate(pl.read_parquet(out / "raw.parquet"))
