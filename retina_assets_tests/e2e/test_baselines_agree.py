@@ -1,7 +1,7 @@
-"""The benchmark's independent whole-pipeline baseline (``benchmarks/baseline_polars.py``, written from the rule
-descriptions) gives cell for cell the project's validated, rejected (codes and reasons) and ``order_summary``
-rows on real days: the bundled sample and, where present, the full Online Retail file. The baseline runs as a
-subprocess (``python -m benchmarks.baseline_polars``) and writes its outputs to files; nothing of
+"""The benchmark's independent whole-pipeline baselines (``benchmarks/baseline_polars.py`` and
+``benchmarks/baseline_duckdb.py``, written from the rule descriptions) give cell for cell the project's validated, rejected (codes and reasons) and ``order_summary``
+rows on real days: the bundled sample and, where present, the full Online Retail file. Each baseline runs as
+a subprocess (``python -m benchmarks.baseline_<tool>``) and writes its outputs to files; nothing of
 ``benchmarks`` is imported here."""
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ def project(landing: Path, partition: str) -> dict[str, pa.Table]:
     }
 
 
-def baseline(drop: Path, out: Path) -> dict[str, pa.Table]:
+def baseline(tool: str, drop: Path, out: Path) -> dict[str, pa.Table]:
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.baseline_polars", str(drop), str(drop), str(out)],
+        [sys.executable, "-m", f"benchmarks.baseline_{tool}", str(drop), str(drop), str(out)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
@@ -63,8 +63,9 @@ def as_polars(table: pa.Table) -> pl.DataFrame:
     return frame
 
 
+@pytest.mark.parametrize("tool", ["polars", "duckdb"])
 @pytest.mark.parametrize(("source", "days"), SOURCES)
-def test_polars_baseline_agrees_cell_for_cell(source: Path, days: int, tmp_path: Path) -> None:
+def test_baseline_agrees_cell_for_cell(tool: str, source: Path, days: int, tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     drops = write_drops(landing, source=source, days=days)
     assert len(drops) == days
@@ -72,10 +73,10 @@ def test_polars_baseline_agrees_cell_for_cell(source: Path, days: int, tmp_path:
     for drop in drops:
         partition = f"{drop.stem[7:11]}-{drop.stem[11:13]}-{drop.stem[13:15]}"
         ours = project(landing, partition)
-        theirs = baseline(drop, tmp_path / "baseline" / partition)
+        theirs = baseline(tool, drop, tmp_path / tool / partition)
         for name in ("validated", "rejected", "order_summary"):
             a, b = as_polars(ours[name]), as_polars(theirs[name])
-            assert a.columns == b.columns, (partition, name)
+            assert a.columns == b.columns, (partition, name, b.columns)
             assert a.height == b.height, (partition, name)
             for column in a.columns:
                 left, right = a[column], b[column].cast(a[column].dtype)
