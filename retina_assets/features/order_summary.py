@@ -59,13 +59,15 @@ INPUT_COLUMNS = (
 )  # fmt: skip
 
 
-def summarize_orders(orders: pl.DataFrame) -> pl.DataFrame:
-    """Compute the order summary of one day's validated orders (see the module docstring)."""
-    if "is_cancellation" not in orders.columns:
+def summarize_orders(orders: pl.DataFrame | pl.LazyFrame) -> Any:
+    """Compute the order summary of one day's validated orders (see the module docstring); lazy in, lazy
+    out."""
+    columns = orders.collect_schema().names()
+    if "is_cancellation" not in columns:
         orders = orders.with_columns(pl.lit(False).alias("is_cancellation"))
-    if "is_product" not in orders.columns:
+    if "is_product" not in columns:
         orders = orders.with_columns(pl.lit(True).alias("is_product"))
-    if "line_amount" not in orders.columns:
+    if "line_amount" not in columns:
         orders = orders.with_columns((pl.col("quantity") * pl.col("unit_price")).alias("line_amount"))
     sale = ~pl.col("is_cancellation") & pl.col("is_product")
     ret = pl.col("is_cancellation") & pl.col("is_product")
@@ -104,8 +106,10 @@ def summarize_orders(orders: pl.DataFrame) -> pl.DataFrame:
     return out.select(SCHEMA.names)
 
 
-def unattributed_lines(orders: pl.DataFrame) -> int:
+def unattributed_lines(orders: pl.DataFrame | pl.LazyFrame) -> int:
     """Order lines without a customer id (they cannot be attributed; reported as metadata)."""
+    if isinstance(orders, pl.LazyFrame):
+        return int(orders.filter(pl.col("customer_id").is_null()).select(pl.len()).collect().item())
     return orders.filter(pl.col("customer_id").is_null()).height if orders.height else 0
 
 
@@ -151,9 +155,11 @@ def summarize_orders_spark(orders: Any, F: ModuleType) -> Any:  # noqa: N803 - p
     return out.select(*SCHEMA.names)
 
 
-def _build(inputs: Mapping[str, pl.DataFrame]) -> tuple[pl.DataFrame, dict[str, Any]]:
+def _build(inputs: Mapping[str, pl.LazyFrame]) -> tuple[pl.DataFrame, dict[str, Any]]:
     orders = inputs["orders"]
-    return summarize_orders(orders), {"order_lines_without_customer": unattributed_lines(orders)}
+    # streamed: the nine columns are read row group by row group, never the whole version at once
+    summary = summarize_orders(orders.lazy()).collect(engine="streaming")
+    return summary, {"order_lines_without_customer": unattributed_lines(orders.lazy())}
 
 
 def _build_spark(inputs: Mapping[str, Any], F: ModuleType) -> tuple[Any, dict[str, Any]]:  # noqa: N803
@@ -171,4 +177,5 @@ ORDER_SUMMARY = Feature(
     build=_build,
     build_spark=_build_spark,
     columns={"orders": INPUT_COLUMNS},
+    lazy=True,
 )

@@ -10,7 +10,8 @@ Builders are plain functions of dataframes, so they can be called from a noteboo
 without any orchestration:
 
 * ``build(inputs)``: in-process, ``inputs`` maps each canonical dataset read to a polars DataFrame of the
-  declared :attr:`Feature.columns` (those the version has); returns the feature rows and run metadata.
+  declared :attr:`Feature.columns` (those the version has), or to a LazyFrame scanning them if the feature
+  is declared ``lazy``; returns the feature rows (a DataFrame) and run metadata.
 * ``build_spark(inputs, F)``: the same on Spark DataFrames; ``F`` is the ``pyspark.sql.functions`` module
   matching the frames (classic or Spark Connect), handed in by the engine.
 
@@ -47,6 +48,9 @@ class Feature:
     build_spark: Callable[[Mapping[str, Any], ModuleType], BuiltFeature] | None = None
     # canonical dataset -> the columns the builders use (only these are loaded); absent = every column
     columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # the in-process builder takes polars LazyFrames scanning the versions (it streams what it can) instead
+    # of loaded DataFrames
+    lazy: bool = False
 
     def input_columns(self, canonical: str, ref: DatasetRef) -> list[str] | None:
         """The declared columns of ``canonical`` that the version ``ref`` has (from its footer), or ``None``
@@ -64,8 +68,8 @@ def build_in_process(feature: Feature, inputs: Mapping[str, DatasetRef]) -> tupl
     Returns the rows as Arrow (cast to the feature's schema, sorted by its ``sort_by``) and the builder's
     metadata.
     """
-    frames = {
-        canonical: _polars(ref.to_arrow(columns=feature.input_columns(canonical, ref)))
+    frames: dict[str, Any] = {
+        canonical: (_scan if feature.lazy else _load)(ref, feature.input_columns(canonical, ref))
         for canonical, ref in inputs.items()
     }
     rows, metadata = feature.build(frames)
@@ -73,7 +77,16 @@ def build_in_process(feature: Feature, inputs: Mapping[str, DatasetRef]) -> tupl
     return table.sort_by([(c, "ascending") for c in feature.sort_by]), metadata
 
 
-def _polars(table: pa.Table) -> pl.DataFrame:
-    frame = pl.from_arrow(table)
+def _load(ref: DatasetRef, columns: list[str] | None) -> pl.DataFrame:
+    frame = pl.from_arrow(ref.to_arrow(columns=columns))
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+def _scan(ref: DatasetRef, columns: list[str] | None) -> pl.LazyFrame:
+    """A lazy scan of a version: read by polars row group by row group when the file is local, else loaded
+    (only ``columns``) and wrapped."""
+    if "://" not in ref.uri or ref.uri.startswith("file://"):
+        scan = pl.scan_parquet(ref.uri.removeprefix("file://"))
+        return scan.select(columns) if columns is not None else scan
+    return _load(ref, columns).lazy()

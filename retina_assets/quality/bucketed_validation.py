@@ -45,9 +45,10 @@ from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.filesystem import filesystem_for
 from retina_assets.storage.versioned_store import prefetch
 
-# Partitions with more raw rows than this are validated window by window, with cross-row rules in buckets of
-# about this many rows (only the compared columns are held, one bucket at a time).
-BUCKET_ROWS = 500_000
+# Partitions with more raw rows than this are validated window by window, with the cross-row rules in key
+# buckets of about this many rows (only their compared columns, one bucket at a time: ~100 MB per million
+# rows for orders). Below it a partition is validated whole (about 0.3 GB per million rows at peak).
+BUCKET_ROWS = 2_000_000
 WINDOW_ROWS = 256_000  # rows of drop order validated and written at a time
 _IPC = pa.ipc.IpcWriteOptions(compression="lz4")
 
@@ -145,17 +146,14 @@ def validate_in_buckets(
         if plan.unsure and not plan.schema_errors:
             sources = [s for s in plan.sources if plan.names[s] in plan.unsure]
             plan.judge_types(plan_columns_as_pandas(plan, parquet.read(columns=sources), plan.unsure))
-        buckets = max(1, math.ceil(rows / bucket_rows))
         keys = plan.key_columns()
-        compared = list(dict.fromkeys([*keys, *(c for g in cross_row_groups(plan).values() for c in g)]))
         by = keys or plan.data_columns()
+        buckets = max(1, math.ceil(rows / bucket_rows))
         say(
             f"validating {rows:,} rows in windows of {window_rows:,}; cross-row rules in {buckets} buckets by {by}"
         )
-        flags: dict[str, np.ndarray] = {}
-        if compared:
-            _split(plan, parquet, compared, by, buckets, window_rows, workdir)
-            flags = _cross_row(plan, buckets, rows, workdir, bucket_rows)
+        repeats = _Repeats(plan, local, rows, by, buckets, bucket_rows, window_rows, workdir)
+        flags = repeats.flags(cross_row_groups(plan))
         valid_mask = np.zeros(rows, dtype=bool)
         parts: list[OutcomeSummary] = []
         schemas: dict[str, pa.Schema] = {}
@@ -163,10 +161,8 @@ def validate_in_buckets(
         windows = 0
         start = 0
         try:
-            batches = parquet.iter_batches(batch_size=window_rows, columns=plan.sources)
-            for batch in prefetch(batches):
-                table = pa.Table.from_batches([batch])
-                n = table.num_rows
+            for table in prefetch(_windows(local, plan.sources, rows, window_rows)):
+                n = table.height
                 window = split_window(plan, table, {k: v[start : start + n] for k, v in flags.items()})
                 valid_mask[start : start + n] = window.valid_mask
                 for kind, out in (("valid", window.valid), ("rejected", window.rejected)):
@@ -195,11 +191,12 @@ def validate_in_buckets(
         summary.rule_counts = dict(sorted(summary.rule_counts.items()))
         summary.schema_errors = list(plan.schema_errors)
         summary.dropped_columns = list(plan.dropped_columns)
-        summary.key_duplicates = _valid_key_duplicates(plan, buckets, valid_mask, workdir) if keys else 0
-        for bucket in range(buckets):
-            path = os.path.join(workdir, f"keys-{bucket}.arrow")
-            if os.path.exists(path):
-                os.remove(path)
+        if not keys or plan.duplicate_mode == "key":  # with duplicate_key on, every repeat was quarantined
+            summary.key_duplicates = 0
+        else:
+            summary.key_duplicates = int(
+                repeats.flags({"duplicate": keys}, keep=valid_mask)["duplicate"].sum()
+            )
         if local.startswith(workdir):
             os.remove(local)
         say(f"{rows:,} rows: {summary.validated_rows:,} valid, {summary.rejected_rows:,} quarantined")
@@ -232,99 +229,137 @@ def _window_summary(
     )
 
 
-def _split(
-    plan: ValidationPlan,
-    parquet: pq.ParquetFile,
-    compared: list[str],
-    by: list[str],
-    buckets: int,
-    window_rows: int,
-    workdir: str,
-) -> None:
-    """Write the compared columns of every row (with its drop position) to its key bucket's file."""
-    sources = [s for s in plan.sources if plan.names[s] in compared]
-    writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
-    schemas: dict[int, pa.Schema] = {}
-    try:
+class _Repeats:
+    """Cross-row flags over a partition read window by window, in bounded memory.
+
+    1. A 64-bit hash of each group's columns for every row (8 bytes a row): only rows whose hash is shared
+       can repeat a key, so they are the *candidates* (usually a few percent; a collision only adds one).
+    2. The candidates' columns are spread over key-hash bucket files (Arrow IPC, lz4).
+    3. Each bucket is compared exactly: at once when of the usual size, batch by batch with a
+       :class:`KeyTally` when swollen by a key most rows share (memory then follows its distinct keys).
+    """
+
+    def __init__(
+        self,
+        plan: ValidationPlan,
+        path: str,
+        rows: int,
+        by: list[str],
+        buckets: int,
+        bucket_rows: int,
+        window_rows: int,
+        workdir: str,
+    ) -> None:
+        self.plan, self.path, self.rows, self.by = plan, path, rows, by
+        self.buckets, self.bucket_rows, self.window_rows, self.workdir = (
+            buckets,
+            bucket_rows,
+            window_rows,
+            workdir,
+        )
+
+    def flags(self, groups: dict[str, list[str]], keep: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Per group, a flag for every row (among the ``keep`` rows only, if given): see :func:`cross_row_flags`."""
+        flags = {name: np.zeros(self.rows, dtype=bool) for name in groups}
+        if not groups or not self.rows:
+            return flags
+        compared = list(dict.fromkeys([*self.by, *(c for cols in groups.values() for c in cols)]))
+        sources = [s for s in self.plan.sources if self.plan.names[s] in compared]
+        hashes = {name: np.zeros(self.rows, dtype=np.uint64) for name in groups}
         start = 0
-        for batch in parquet.iter_batches(batch_size=window_rows, columns=sources):
-            n = batch.num_rows
-            frame = plan.stored_frame(pa.Table.from_batches([batch]), compared).with_columns(
-                pl.int_range(start, start + n, dtype=pl.Int64).alias(POSITION)
+        for window in _windows(self.path, sources, self.rows, self.window_rows):
+            stored = self.plan.stored_frame(window, compared)
+            hashed = stored.select(
+                [pl.struct(cols).hash(seed=0).alias(name) for name, cols in groups.items()]
             )
-            bucket = (frame.select(pl.struct(by).hash(seed=0)).to_series() % buckets).alias("_bucket")
-            for (b,), part in frame.with_columns(bucket).partition_by("_bucket", as_dict=True).items():
-                table = part.drop("_bucket").to_arrow()
-                if b not in writers:
-                    path = os.path.join(workdir, f"keys-{b}.arrow")
-                    schemas[b] = table.schema
-                    writers[b] = pa.ipc.new_file(path, table.schema, options=_IPC)
-                writers[b].write_table(table.cast(schemas[b]))
-            start += n
-    finally:
-        for writer in writers.values():
-            writer.close()
-
-
-def _bucket_frames(workdir: str, bucket: int) -> Iterator[pl.DataFrame]:
-    path = os.path.join(workdir, f"keys-{bucket}.arrow")
-    if not os.path.exists(path):
-        return
-    with pa.memory_map(path) as source:
-        reader = pa.ipc.open_file(source)
-        for i in range(reader.num_record_batches):
-            frame = pl.from_arrow(reader.get_batch(i))
-            assert isinstance(frame, pl.DataFrame)
-            yield frame
-
-
-def _cross_row(
-    plan: ValidationPlan, buckets: int, rows: int, workdir: str, bucket_rows: int
-) -> dict[str, np.ndarray]:
-    """The cross-row flags of every row, one bucket at a time, each bucket read batch by batch twice (to
-    tally, then to flag), so only one bucket's distinct keys are held."""
-    groups = cross_row_groups(plan)
-    flags = {name: np.zeros(rows, dtype=bool) for name in groups}
-    if not groups:
-        return flags
-    for bucket in range(buckets):
-        path = os.path.join(workdir, f"keys-{bucket}.arrow")
-        if not os.path.exists(path):
-            continue
-        with pa.memory_map(path) as source:
-            held = sum(b.num_rows for b in _ipc_batches(pa.ipc.open_file(source))) <= 2 * bucket_rows
-        if held:  # a bucket of the usual size: all its rows at once
-            frame = pl.concat(list(_bucket_frames(workdir, bucket)))
-            for name, hit in cross_row_flags(plan, [frame], rows).items():
-                flags[name] |= hit
-            continue
-        tally = KeyTally(groups)  # a bucket swollen by a key most rows share: batch by batch
-        for frame in _bucket_frames(workdir, bucket):
-            tally.add(frame)
-        for frame in _bucket_frames(workdir, bucket):
-            for name, positions in tally.flags(frame).items():
+            for name in groups:
+                hashes[name][start : start + window.height] = hashed[name].to_numpy()
+            start += window.height
+        kept = np.flatnonzero(keep) if keep is not None else None
+        candidate = np.zeros(self.rows, dtype=bool)
+        for name in groups:
+            values = hashes.pop(name)
+            if kept is None:
+                candidate |= pl.Series(values).is_duplicated().to_numpy()
+            else:
+                candidate[kept[pl.Series(values[kept]).is_duplicated().to_numpy()]] = True
+        if not candidate.any():
+            return flags
+        self._split(compared, sources, candidate)
+        for bucket in range(self.buckets):
+            for name, positions in self._bucket_flags(bucket, groups).items():
                 flags[name][positions] = True
-    return flags
+        return flags
 
+    def _split(self, compared: list[str], sources: list[str], candidate: np.ndarray) -> None:
+        """Write the candidates' compared columns (with their drop positions) to their key buckets' files."""
+        writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
+        schemas: dict[int, pa.Schema] = {}
+        try:
+            start = 0
+            for window in _windows(self.path, sources, self.rows, self.window_rows):
+                n = window.height
+                frame = self.plan.stored_frame(window, compared).with_columns(
+                    pl.int_range(start, start + n, dtype=pl.Int64).alias(POSITION)
+                )
+                frame = frame.filter(pl.Series(candidate[start : start + n]))
+                start += n
+                if not frame.height:
+                    continue
+                bucket = (frame.select(pl.struct(self.by).hash(seed=1)).to_series() % self.buckets).alias(
+                    "_b"
+                )
+                for (b,), part in frame.with_columns(bucket).partition_by("_b", as_dict=True).items():
+                    table = part.drop("_b").to_arrow()
+                    if b not in writers:
+                        schemas[b] = table.schema
+                        writers[b] = pa.ipc.new_file(self._file(b), table.schema, options=_IPC)
+                    writers[b].write_table(table.cast(schemas[b]))
+        finally:
+            for writer in writers.values():
+                writer.close()
 
-def _ipc_batches(reader: pa.ipc.RecordBatchFileReader) -> Iterator[pa.RecordBatch]:
-    for i in range(reader.num_record_batches):
-        yield reader.get_batch(i)
+    def _file(self, bucket: int) -> str:
+        return os.path.join(self.workdir, f"keys-{bucket}.arrow")
 
+    def _frames(self, bucket: int) -> Iterator[pl.DataFrame]:
+        path = self._file(bucket)
+        if not os.path.exists(path):
+            return
+        with pa.memory_map(path) as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                frame = pl.from_arrow(reader.get_batch(i))
+                assert isinstance(frame, pl.DataFrame)
+                yield frame
 
-def _valid_key_duplicates(plan: ValidationPlan, buckets: int, valid_mask: np.ndarray, workdir: str) -> int:
-    """Validated rows whose contract key repeats an earlier validated row's (the ``key_unique`` figure)."""
-    if plan.duplicate_mode == "key":
-        return 0  # every repeat of a key was quarantined
-    keys = plan.key_columns()
-    total = 0
-    for bucket in range(buckets):
-        tally = KeyTally({"key": keys})
-        kept = 0
-        for frame in _bucket_frames(workdir, bucket):
-            frame = frame.filter(pl.Series(valid_mask[frame[POSITION].to_numpy()]))
-            kept += frame.height
-            if frame.height:
+    def _bucket_flags(self, bucket: int, groups: dict[str, list[str]]) -> dict[str, np.ndarray]:
+        path = self._file(bucket)
+        if not os.path.exists(path):
+            return {}
+        try:
+            with pa.memory_map(path) as source:
+                reader = pa.ipc.open_file(source)
+                held = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+            if held <= 2 * self.bucket_rows:  # a bucket of the usual size: all its rows at once
+                frame = pl.concat(list(self._frames(bucket)))
+                hits = cross_row_flags(self.plan, [frame], self.rows, groups)
+                return {name: np.flatnonzero(hit) for name, hit in hits.items()}
+            tally = KeyTally(groups)  # a bucket swollen by a key most rows share: batch by batch
+            for frame in self._frames(bucket):
                 tally.add(frame)
-        total += kept - tally.distinct("key")
-    return total
+            found: dict[str, list[np.ndarray]] = {name: [] for name in groups}
+            for frame in self._frames(bucket):
+                for name, positions in tally.flags(frame).items():
+                    found[name].append(positions)
+            return {name: np.concatenate(parts) for name, parts in found.items() if parts}
+        finally:
+            os.remove(path)
+
+
+def _windows(path: str, columns: list[str], rows: int, window_rows: int) -> Iterator[pl.DataFrame]:
+    """The ``columns`` of a local Parquet file, ``window_rows`` rows at a time in file order (polars' reader:
+    several times less CPU than Arrow's here)."""
+    scan = pl.scan_parquet(path).select(columns)
+    for start in range(0, rows, window_rows):
+        yield scan.slice(start, window_rows).collect()

@@ -63,6 +63,7 @@ ZERO_PRICE = "zero_price"
 DUPLICATE = "duplicate_row"
 DUPLICATE_KEY = "duplicate_key"
 
+RawRows = pa.Table | pl.DataFrame  # raw rows with the client's column names
 POSITION = "_retina_position"  # a row's 0-based position in the partition, in working frames only
 
 
@@ -221,19 +222,20 @@ class ValidationPlan:
         return list(dict.fromkeys(cols))
 
     # --- frames ----------------------------------------------------------------------------------------
-    def stored_frame(self, table: pa.Table, names: list[str] | None = None) -> pl.DataFrame:
-        """The raw rows with the kept columns (or only the canonical ``names``) renamed and in their stored
-        types."""
+    def stored_frame(self, table: RawRows, names: list[str] | None = None) -> pl.DataFrame:
+        """The raw rows (Arrow or polars, client column names) with the kept columns (or only the canonical
+        ``names``) renamed and in their stored types."""
+        table = _polars(table)
         stored: list[pl.Series] = []
         for source in self.sources:
             name = self.names[source]
             if names is not None and name not in names:
                 continue
-            column = table.column(source)
+            column = table.get_column(source)
             if source in self.stored_text:
                 series = _as_text(column)
             else:
-                series = pl.Series(name, column)
+                series = column
                 t = self.raw_types[source]
                 if pa.types.is_null(t):
                     series = series.cast(pl.String)
@@ -250,7 +252,7 @@ class ValidationPlan:
             stored.append(series.alias(name))
         return pl.DataFrame(stored, nan_to_null=False)
 
-    def checked_frame(self, stored: pl.DataFrame, table: pa.Table) -> pl.DataFrame:
+    def checked_frame(self, stored: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
         """``stored`` with each contract column as the contract's rules read it (what pandera sees):
         integers as Int64, dates and date texts as timestamps."""
         overrides = []
@@ -260,7 +262,7 @@ class ValidationPlan:
             elif f.kind in ("timestamp", "date"):
                 source = self._source(name)
                 if pa.types.is_date(self.raw_types[source]):
-                    overrides.append(pl.lit(pl.Series(name, table.column(source)).cast(pl.Datetime("us"))))
+                    overrides.append(pl.lit(table.get_column(source).cast(pl.Datetime("us")).alias(name)))
         return stored.with_columns(overrides) if overrides else stored
 
     def _source(self, name: str) -> str:
@@ -353,9 +355,17 @@ def _search(values: pl.Expr, pattern: str) -> pl.Expr:
     return values.str.contains(pattern)
 
 
-def _as_text(column: pa.ChunkedArray) -> pl.Series:
+def _polars(rows: RawRows) -> pl.DataFrame:
+    if isinstance(rows, pl.DataFrame):
+        return rows
+    frame = pl.from_arrow(rows)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _as_text(column: pl.Series) -> pl.Series:
     """A column of another type stored as its text, as pandas' ``astype("string")`` writes each value."""
-    values = column.to_pandas()
+    values = column.to_arrow().to_pandas()
     text = values.astype("string").astype(object).where(values.notna(), None)
     return pl.Series(text.tolist(), dtype=pl.String)
 
@@ -409,11 +419,18 @@ def cross_row_groups(plan: ValidationPlan) -> dict[str, list[str]]:
     return groups
 
 
-def cross_row_flags(plan: ValidationPlan, frames: Iterable[pl.DataFrame], rows: int) -> dict[str, np.ndarray]:
-    """Boolean flags over the ``rows`` rows of a partition for each cross-row group of ``plan``, from frames
-    of the compared columns with ``_retina_position`` (all of a partition, or all of one key bucket)."""
+def cross_row_flags(
+    plan: ValidationPlan,
+    frames: Iterable[pl.DataFrame],
+    rows: int,
+    groups: dict[str, list[str]] | None = None,
+) -> dict[str, np.ndarray]:
+    """Boolean flags over the ``rows`` rows of a partition for each cross-row group of ``plan`` (or
+    ``groups``), from frames of the compared columns with ``_retina_position`` (all rows a group compares:
+    a partition, or one key bucket), in drop order: ``duplicate`` flags a row repeating an earlier row's
+    columns, ``unique:<column>`` a row sharing its value with any other."""
     frames = list(frames) if not isinstance(frames, list) else frames
-    groups = cross_row_groups(plan)
+    groups = cross_row_groups(plan) if groups is None else groups
     flags = {name: np.zeros(rows, dtype=bool) for name in groups}
     if not groups:
         return flags
@@ -421,9 +438,14 @@ def cross_row_flags(plan: ValidationPlan, frames: Iterable[pl.DataFrame], rows: 
         frame = frames[0]
         positions = frame[POSITION].to_numpy()
         for name, cols in groups.items():
+            # rows whose key hash repeats are the only ones that can repeat a key: compare those exactly
+            # (a hash collision only adds a candidate, never a flag)
+            shared = frame.select(pl.struct(cols).hash(seed=0).is_duplicated()).to_series()
+            candidates = frame.filter(shared)
             key = pl.struct(cols)
             hit = ~key.is_first_distinct() if name == "duplicate" else key.is_duplicated()
-            flags[name][positions[frame.select(hit).to_series().to_numpy()]] = True
+            found = candidates.select(hit).to_series().to_numpy()
+            flags[name][candidates[POSITION].to_numpy()[found]] = True
         return flags
     tally = KeyTally(groups)
     for frame in frames:
@@ -445,9 +467,10 @@ class WindowResult:
     valid_mask: np.ndarray
 
 
-def split_window(plan: ValidationPlan, table: pa.Table, flags: dict[str, np.ndarray]) -> WindowResult:
+def split_window(plan: ValidationPlan, table: RawRows, flags: dict[str, np.ndarray]) -> WindowResult:
     """Split the raw rows ``table`` into valid and rejected rows by ``plan``'s rules; ``flags`` are the
     cross-row flags of these rows (from :func:`cross_row_flags`, sliced to the window)."""
+    table = _polars(table)
     stored = plan.stored_frame(table)
     if plan.runs_row_rules and plan.canonical == "orders":
         stored = plan.orders_columns(stored)
