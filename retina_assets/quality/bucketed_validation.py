@@ -47,8 +47,8 @@ from retina_assets.storage.versioned_store import prefetch
 
 # Partitions with more raw rows than this are validated window by window, with the cross-row rules in key
 # buckets of about this many rows (only their compared columns, one bucket at a time: ~100 MB per million
-# rows for orders). Below it a partition is validated whole (about 0.3 GB per million rows at peak).
-BUCKET_ROWS = 2_000_000
+# rows for orders). Below it a partition is validated whole (about 0.9 GB per million rows at peak).
+BUCKET_ROWS = 500_000
 WINDOW_ROWS = 256_000  # rows of drop order validated and written at a time
 _IPC = pa.ipc.IpcWriteOptions(compression="lz4")
 
