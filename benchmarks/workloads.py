@@ -265,17 +265,19 @@ class _Stages:
     def __init__(self) -> None:
         self.wall: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
+        self.peak: dict[str, int] = {}
 
     def run(self, stage: str, work: Any) -> Any:
         wall, cpu = time.perf_counter(), time.process_time()
         result = work()
         self.wall[stage] = time.perf_counter() - wall
         self.cpu[stage] = time.process_time() - cpu
+        self.peak[stage] = own_peak_rss()  # the process's peak so far: which stage raised it
         return result
 
     def result(self, rows: int, **extra: Any) -> dict[str, Any]:
         return {"seconds": sum(self.wall.values()), "rows": rows, "phases": self.wall, "stage_cpu": self.cpu,
-                **extra}  # fmt: skip
+                "peak_after_stage": self.peak, **extra}  # fmt: skip
 
 
 def project_pipeline(landing: str, partition: str, lake: str) -> dict[str, Any]:

@@ -50,6 +50,7 @@ from retina_assets.storage.versioned_store import prefetch
 # rows for orders). Below it a partition is validated whole (about 0.9 GB per million rows at peak).
 BUCKET_ROWS = 500_000
 WINDOW_ROWS = 256_000  # rows of drop order validated and written at a time
+HASH_SLICE_ROWS = 4_000_000  # hashes searched for repeats at a time (~0.3 GB of hash table at the peak)
 _IPC = pa.ipc.IpcWriteOptions(compression="lz4")
 
 
@@ -234,6 +235,7 @@ class _Repeats:
 
     1. A 64-bit hash of each group's columns for every row (8 bytes a row): only rows whose hash is shared
        can repeat a key, so they are the *candidates* (usually a few percent; a collision only adds one).
+       Shared hashes are found one slice of the hash space (:data:`HASH_SLICE_ROWS` rows) at a time.
     2. The candidates' columns are spread over key-hash bucket files (Arrow IPC, lz4).
     3. Each bucket is compared exactly: at once when of the usual size, batch by batch with a
        :class:`KeyTally` when swollen by a key most rows share (memory then follows its distinct keys).
@@ -275,14 +277,18 @@ class _Repeats:
             for name in groups:
                 hashes[name][start : start + window.height] = hashed[name].to_numpy()
             start += window.height
-        kept = np.flatnonzero(keep) if keep is not None else None
         candidate = np.zeros(self.rows, dtype=bool)
         for name in groups:
             values = hashes.pop(name)
-            if kept is None:
-                candidate |= pl.Series(values).is_duplicated().to_numpy()
-            else:
-                candidate[kept[pl.Series(values[kept]).is_duplicated().to_numpy()]] = True
+            # shared hashes found one slice of the hash space at a time, so the hash table stays small
+            slices = max(1, -(-self.rows // HASH_SLICE_ROWS))
+            for part in range(slices):
+                rows = values % np.uint64(slices) == part
+                if keep is not None:
+                    rows &= keep
+                where = np.flatnonzero(rows)
+                shared = pl.Series(values[where]).is_duplicated().to_numpy()
+                candidate[where[shared]] = True
         if not candidate.any():
             return flags
         self._split(compared, sources, candidate)
