@@ -213,14 +213,6 @@ class ValidationPlan:
             return []
         return [n for n, f in self.contract_columns.items() if f.unique and f"{n}.unique" not in self.relaxed]
 
-    def cross_row_columns(self) -> list[str]:
-        """Canonical columns the cross-row rules and the key statistics compare."""
-        cols = list(self.key_columns())
-        if self.duplicate_mode is not None:
-            cols += self.duplicate_columns()
-        cols += self.unique_columns()
-        return list(dict.fromkeys(cols))
-
     # --- frames ----------------------------------------------------------------------------------------
     def stored_frame(self, table: RawRows, names: list[str] | None = None) -> pl.DataFrame:
         """The raw rows (Arrow or polars, client column names) with the kept columns (or only the canonical
@@ -540,8 +532,6 @@ def _value_messages(values: pl.Series, hit: pl.Series, column: str, rule: str) -
             shown = "None" if is_text else "nan"
         elif is_time:
             shown = repr(pd.Timestamp(value))
-        elif isinstance(value, float):
-            shown = repr(value)
         else:
             shown = repr(value)
         out.append(f"{column}={shown} fails {rule}")
@@ -561,13 +551,13 @@ def _to_arrow(frame: pl.DataFrame) -> pa.Table:
 
 # --- whole partitions -----------------------------------------------------------------------------------
 def null_columns(table: pa.Table) -> list[str]:
-    """Columns of ``table`` holding at least one null (or NaN)."""
-    out = []
-    for name in table.column_names:
-        column = table.column(name)
-        if column.null_count or (pa.types.is_floating(column.type) and pl.Series(column).is_nan().any()):
-            out.append(name)
-    return out
+    """The integer and boolean columns of ``table`` holding a null (their stored type depends on it)."""
+    return [
+        name
+        for name in table.column_names
+        if (pa.types.is_integer(table.column(name).type) or pa.types.is_boolean(table.column(name).type))
+        and table.column(name).null_count
+    ]
 
 
 def as_raw_table(raw: pd.DataFrame | pa.Table | pl.DataFrame) -> pa.Table:
