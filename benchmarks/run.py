@@ -16,6 +16,7 @@ import datetime as dt
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -35,6 +36,8 @@ MB = 1 << 20
 GOAL_RAW_RATIO = 1.5
 GOAL_PEAK_BYTES = 1.5 * (1 << 30)
 GOAL_LATENCY_SECONDS = 60.0
+GOAL_PIPELINE_RATIO = 1.3  # end to end vs the faster whole-pipeline baseline (aim: 1.0)
+PIPELINE_STAGES = ("raw", "validation", "order_summary")
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Config:
     spark: bool = True
     latency: bool = True
     validation: bool = True
+    pipeline: bool = True
     scaling: bool = True
     data_dir: Path = DATA_DIR
     results: Path | None = RESULTS
@@ -61,6 +65,7 @@ class Report:
     validation: dict[str, Series] = field(default_factory=dict)
     features: dict[str, Series] = field(default_factory=dict)
     scaling: list[tuple[GeneratedDrop, dict[str, Series]]] = field(default_factory=list)
+    pipeline: list[tuple[GeneratedDrop, dict[str, Series]]] = field(default_factory=list)
     latency: object | None = None
     load_before: tuple[float, float, float] = (0.0, 0.0, 0.0)
     load_after: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -168,6 +173,26 @@ def run_raw(drop: GeneratedDrop, repeats: int, work: Path) -> dict[str, Series]:
     return series
 
 
+def run_pipeline(drop: GeneratedDrop, repeats: int, work: Path) -> dict[str, Series]:
+    """The whole pipeline (raw, validation, order_summary) of the project and of the two independent
+    baselines on one drop, taking turns like :func:`run_raw`."""
+    lake, out = work / "lake", work / "out"
+    csv = str(drop.path)
+    tools: dict[str, tuple[str, Callable[[], None], dict[str, str]]] = {
+        "retina_assets": ("project_pipeline", _fresh(lake),
+                          {"landing": str(drop.landing), "partition": drop.partition, "lake": str(lake)}),
+        "DuckDB SQL": ("baseline_pipeline", _fresh(out), {"tool": "duckdb", "csv": csv, "out": str(out)}),
+        "polars": ("baseline_pipeline", _fresh(out), {"tool": "polars", "csv": csv, "out": str(out)}),
+    }  # fmt: skip
+    series = {name: Series(name, []) for name in tools}
+    _read_through(drop.path)
+    for _ in range(repeats):
+        for name, (task, prepare, kwargs) in tools.items():
+            prepare()
+            series[name].runs.append(measure(task, **kwargs))
+    return series
+
+
 def _read_through(path: Path) -> None:
     """Read the drop once so that every tool finds it in the page cache. Otherwise the first tool of a
     section pays for the disk when an earlier section (Spark's JVM) pushed the file out of the cache: the
@@ -205,6 +230,18 @@ def run(config: Config) -> Report:
         except Exception as exc:  # noqa: BLE001 - reported in the table
             report.errors.append(f"validation/features: {_last_line(exc)}")
             log(f"validation/features failed: {exc}")
+    if config.pipeline:
+        try:
+            log(f"whole pipeline, project vs baselines, {drop.rows:,} rows, {config.repeats} repeat(s) ...")
+            report.pipeline.append((drop, run_pipeline(drop, config.repeats, work / "pipeline")))
+            if config.scaling:
+                big = generate(config.rows * config.scale_factor, config.data_dir)
+                log(f"whole pipeline at {big.rows:,} rows, 1 run each ...")
+                report.pipeline.append((big, run_pipeline(big, 1, work / "pipeline")))
+            log(render_pipeline(report))
+        except Exception as exc:  # noqa: BLE001 - reported in the table
+            report.errors.append(f"pipeline: {_last_line(exc)}")
+            log(f"pipeline failed: {exc}")
     if config.scaling:
         try:
             big = generate(config.rows * config.scale_factor, config.data_dir)
@@ -357,6 +394,57 @@ def render_validation(report: Report) -> str:
     return text
 
 
+def pipeline_ratio(series: dict[str, Series]) -> float:
+    """Project end-to-end time / the faster baseline's (1.0 = as fast)."""
+    project, *baselines = series.values()
+    return project.seconds / min(b.seconds for b in baselines)
+
+
+def render_pipeline(report: Report) -> str:
+    if not report.pipeline:
+        return ""
+    parts = []
+    for drop, series in report.pipeline:
+        fastest = min(s.seconds for s in list(series.values())[1:])
+        rows = []
+        for name, s in series.items():
+            stages = [_s(s.phase(stage)) for stage in PIPELINE_STAGES]
+            stage_cpu = [
+                statistics.median(
+                    float(m.result.get("stage_cpu", {}).get(stage, float("nan"))) for m in s.runs
+                )
+                for stage in PIPELINE_STAGES
+            ]
+            cpu = "/".join("-" if c != c else f"{c:.1f}" for c in stage_cpu)
+            rows.append([name, *stages, f"{s.seconds:.1f}", f"{s.seconds / fastest:.2f}x",
+                         f"{_median_result(s, 'cpu_seconds'):.1f}", cpu, _mb(s.max_peak_rss)])  # fmt: skip
+        runs = len(next(iter(series.values())).runs)
+        parts.append(
+            f"#### {drop.rows:,} rows, {drop.num_bytes / MB:,.0f} MB CSV (median of {runs})\n\n"
+            + _table(
+                [
+                    "pipeline",
+                    "raw s",
+                    "validation s",
+                    "order_summary s",
+                    "end to end s",
+                    "vs faster baseline",
+                    "CPU s (process)",
+                    "CPU s per stage",
+                    "peak RSS MB",
+                ],
+                rows,
+            )  # fmt: skip
+        )
+    return (
+        "### Whole pipeline: drop -> raw -> validated + rejected -> order_summary, project vs independent "
+        "baselines\n\nThe baselines (`benchmarks/baseline_duckdb.py`, `benchmarks/baseline_polars.py`) give the "
+        "project's rows cell for cell (`retina_assets_tests/e2e/test_baselines_agree.py`). Per-stage CPU is "
+        "measured inside the process (all threads); a baseline reports its total only.\n\n"
+        + "\n\n".join(parts)
+    )
+
+
 def render_scaling(report: Report) -> str:
     if not report.scaling:
         return ""
@@ -418,6 +506,13 @@ def render_goals(report: Report) -> str:
         growth = project_peaks[-1] / project_peaks[0]
         rows.append([f"peak memory growth {report.config.scale_factor}x rows", "bounded (~1x)", f"{growth:.2f}x",
                      "yes" if growth < 1.5 else "**no**"])  # fmt: skip
+    for drop, series in report.pipeline:
+        ratio = pipeline_ratio(series)
+        project = next(iter(series.values()))
+        rows.append([f"whole pipeline, {drop.rows:,} rows, vs faster baseline", f"<= {GOAL_PIPELINE_RATIO}x (aim 1.0x)",
+                     f"{ratio:.2f}x", "yes" if ratio <= GOAL_PIPELINE_RATIO else "**no**"])  # fmt: skip
+        rows.append([f"whole pipeline peak memory, {drop.rows:,} rows", "< 1,536 MB", f"{_mb(project.max_peak_rss)} MB",
+                     "yes" if project.max_peak_rss < GOAL_PEAK_BYTES else "**no**"])  # fmt: skip
     lat = report.latency
     if lat is not None and lat.median("total") is not None:  # type: ignore[attr-defined]
         med = lat.median("total")  # type: ignore[attr-defined]
@@ -445,6 +540,7 @@ def render(report: Report) -> str:
         render_goals(report),
         render_raw(report),
         render_validation(report),
+        render_pipeline(report),
         render_scaling(report),
         render_latency(report),
     ]
@@ -463,6 +559,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-spark", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument(
+        "--skip-validation", action="store_true", help="skip the per-engine validation section"
+    )
+    parser.add_argument("--skip-pipeline", action="store_true", help="skip the whole-pipeline comparison")
     parser.add_argument("--output", type=Path, default=RESULTS, help="Markdown results file")
     args = parser.parse_args(argv)
     config = Config()
@@ -473,6 +573,8 @@ def main(argv: list[str] | None = None) -> int:
     config.spark = not args.skip_spark
     config.latency = not args.skip_latency
     config.scaling = not args.skip_scaling
+    config.validation = not args.skip_validation
+    config.pipeline = not args.skip_pipeline
     config.results = args.output
     report = run(config)
     text = render(report)

@@ -13,6 +13,8 @@ Workloads:
 * ``polars_raw``: polars ``scan_csv(...).sink_parquet(...)``, typed the same way.
 * ``validate``: what ``demo/validated_orders`` runs from a raw version, in-process (:func:`validate_dataset`,
   pandas + pandera) or on local Spark (``run_validation(engine="spark")``); validated and rejected rows written.
+* ``project_pipeline``: raw + validation + ``order_summary`` as the demo client's assets run them, per stage.
+* ``baseline_pipeline``: the independent DuckDB SQL or polars whole pipeline (``benchmarks/baseline_*.py``).
 * ``features``: what ``demo/order_summary`` runs from that validated version, in-process (polars) or on
   local Spark (:func:`~retina_assets.engines.spark_features.build_on_spark`).
 """
@@ -221,7 +223,7 @@ def features(validated_path: str, partition: str, lake: str, engine: str) -> dic
     The Spark session start (JVM) is timed separately as ``phases.session`` and not included in
     ``seconds``: a long-running code server keeps its session.
     """
-    from retina_assets.features.order_summary import ORDER_SUMMARY, SCHEMA, summarize_orders
+    from retina_assets.features.order_summary import ORDER_SUMMARY
     from retina_assets.storage.dataset_ref import DatasetRef
     from retina_assets.storage.versioned_store import VersionedStore
 
@@ -242,11 +244,10 @@ def features(validated_path: str, partition: str, lake: str, engine: str) -> dic
         summary, _metadata = build_on_spark(ORDER_SUMMARY, spark, {"orders": DatasetRef(validated_path)})
         phases["compute"] = time.perf_counter() - t
     else:
-        ref = DatasetRef(validated_path)
-        orders = ref.to_polars(columns=ORDER_SUMMARY.input_columns("orders", ref))
-        phases["load"] = time.perf_counter() - t
-        t = time.perf_counter()
-        summary = summarize_orders(orders).to_arrow().cast(SCHEMA)
+        from retina_assets.engines.stages import build_feature
+
+        # what the asset runs: the nine columns scanned and summarized in one streaming query
+        summary, _metadata = build_feature(ORDER_SUMMARY, {"orders": DatasetRef(validated_path)})
         phases["compute"] = time.perf_counter() - t
     t = time.perf_counter()
     version = store.write("features", CLIENT, "order_summary", partition, summary)
@@ -256,6 +257,91 @@ def features(validated_path: str, partition: str, lake: str, engine: str) -> dic
         spark.stop()
     rows = DatasetRef(validated_path).row_count or _parquet_rows(validated_path)
     return {"seconds": seconds, "rows": rows, "summary_rows": version.row_count, "phases": phases}
+
+
+class _Stages:
+    """Wall and CPU seconds (all threads of the process) per stage."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.peak: dict[str, int] = {}
+
+    def run(self, stage: str, work: Any) -> Any:
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = work()
+        self.wall[stage] = time.perf_counter() - wall
+        self.cpu[stage] = time.process_time() - cpu
+        self.peak[stage] = own_peak_rss()  # the process's peak so far: which stage raised it
+        return result
+
+    def result(self, rows: int, **extra: Any) -> dict[str, Any]:
+        return {"seconds": sum(self.wall.values()), "rows": rows, "phases": self.wall, "stage_cpu": self.cpu,
+                "peak_after_stage": self.peak, **extra}  # fmt: skip
+
+
+def project_pipeline(landing: str, partition: str, lake: str) -> dict[str, Any]:
+    """The demo client's whole pipeline as its assets run it, one stage after the other: the raw conversion
+    (as :func:`project_raw`), validation (``validate_partition``: window by window with key buckets above
+    ``BUCKET_ROWS``) with validated and rejected versions written, then ``order_summary`` built from the
+    validated version and written."""
+    import pandas  # noqa: F401 - loaded by the code location before a step runs, as in project_raw
+    import pyarrow.parquet  # noqa: F401
+
+    from retina_assets.engines.stages import build_feature, validate_partition
+    from retina_assets.features.order_summary import ORDER_SUMMARY
+    from retina_assets.quality.checks import CheckContext
+    from retina_assets.storage.dataset_ref import DatasetRef
+    from retina_assets.storage.versioned_store import RecordBatchStream, VersionedStore
+
+    stages = _Stages()
+    raw = stages.run("raw", lambda: project_raw(landing, partition, lake))
+    store = VersionedStore(lake)
+    spec = demo_spec()
+
+    def validation() -> Any:
+        ref = DatasetRef(raw["path"], row_count=raw["rows"])
+        out = validate_partition(ref, spec, CheckContext(partition))
+        try:
+            written = []
+            for zone, rows in (("validated", out.valid), ("rejected", out.rejected)):
+                if isinstance(rows, RecordBatchStream):
+                    written.append(store.write(zone, CLIENT, DATASET, partition, rows.batches,
+                                               schema=rows.schema, table_layout=True))  # fmt: skip
+                else:
+                    written.append(store.write(zone, CLIENT, DATASET, partition, rows))
+            return written
+        finally:
+            out.close()
+
+    valid, rejected = stages.run("validation", validation)
+
+    def features() -> Any:
+        table, _meta = build_feature(ORDER_SUMMARY, {"orders": DatasetRef(valid.path)})
+        return store.write("features", CLIENT, "order_summary", partition, table)
+
+    summary = stages.run("order_summary", features)
+    return stages.result(raw["rows"], valid_rows=valid.row_count, rejected_rows=rejected.row_count,
+                         summary_rows=summary.row_count)  # fmt: skip
+
+
+def baseline_pipeline(tool: str, csv: str, out: str) -> dict[str, Any]:
+    """An independent whole pipeline (``benchmarks.baseline_polars`` or ``benchmarks.baseline_duckdb``) on
+    the same drop; stage seconds as it reports them, CPU per stage measured here."""
+    import importlib
+
+    module = importlib.import_module(f"benchmarks.baseline_{tool}")
+    if tool == "duckdb":
+        import duckdb  # noqa: F401 - imports are not timed, for any tool
+    stages = _Stages()
+    cpu = time.process_time()
+    times = module.main(csv, csv, out)
+    stages.wall = dict(times)
+    stages.cpu = {"total": time.process_time() - cpu}
+    import pyarrow.parquet as pq
+
+    rows = pq.ParquetFile(str(Path(out) / "raw.parquet")).metadata.num_rows
+    return stages.result(rows)
 
 
 def _parquet_rows(path: str) -> int:
@@ -270,6 +356,8 @@ TASKS = {
     "polars_raw": polars_raw,
     "validate": validate,
     "features": features,
+    "project_pipeline": project_pipeline,
+    "baseline_pipeline": baseline_pipeline,
 }
 
 

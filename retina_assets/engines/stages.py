@@ -23,7 +23,7 @@ from retina_assets.features.registry import Feature, FeatureInput, build_in_proc
 from retina_assets.model.spec import ENGINES, DatasetSpec
 from retina_assets.quality.bucketed_validation import BUCKET_ROWS, BucketedValidation, validate_in_buckets
 from retina_assets.quality.checks import CheckContext, OutcomeSummary
-from retina_assets.quality.validation import ValidationOutcome, validate_dataset
+from retina_assets.quality.validation import ValidationOutcome, validate_table
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.versioned_store import RecordBatchStream
 
@@ -58,12 +58,12 @@ def run_validation(
 ) -> ValidationOutcome:
     """Validate a raw version in one piece, in-process or (``engine="spark"``) on Spark.
 
-    The Spark path runs the same :func:`validate_dataset` in Spark tasks, so rows, types, codes and reasons
+    The Spark path runs the same rules (:func:`validate_table`) in Spark tasks, so rows, types, codes and reasons
     are identical to in-process.
     """
     if check_engine(engine) == "spark":
         return validate_on_spark((spark or spark_session)(), raw.uri, raw.to_arrow_schema(), spec)
-    return validate_dataset(raw.to_pandas(), spec)
+    return validate_table(raw.to_arrow(), spec)
 
 
 def validate_partition(
@@ -93,7 +93,9 @@ def validate_partition(
             bucketed=bucketed,
         )
     outcome = run_validation(spec, raw, engine, spark)
-    return ValidatedPartition(outcome.valid, outcome.rejected, OutcomeSummary.of(outcome, spec, ctx))
+    return ValidatedPartition(
+        outcome.valid_table, outcome.rejected_table, OutcomeSummary.of(outcome, spec, ctx)
+    )
 
 
 def build_feature(

@@ -10,7 +10,8 @@ Builders are plain functions of dataframes, so they can be called from a noteboo
 without any orchestration:
 
 * ``build(inputs)``: in-process, ``inputs`` maps each canonical dataset read to a polars DataFrame of the
-  declared :attr:`Feature.columns` (those the version has); returns the feature rows and run metadata.
+  declared :attr:`Feature.columns` (those the version has), or to a LazyFrame scanning them if the feature
+  is declared ``lazy``; returns the feature rows (a DataFrame) and run metadata.
 * ``build_spark(inputs, F)``: the same on Spark DataFrames; ``F`` is the ``pyspark.sql.functions`` module
   matching the frames (classic or Spark Connect), handed in by the engine.
 
@@ -57,6 +58,9 @@ class Feature:
     columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # True: reads every partition of its inputs up to the one being built (see the module docstring)
     history: bool = False
+    # the in-process builder takes polars LazyFrames scanning the versions (it streams what it can) instead
+    # of loaded DataFrames
+    lazy: bool = False
 
     def input_columns(self, canonical: str, ref: DatasetRef) -> list[str] | None:
         """The declared columns of ``canonical`` that the version ``ref`` has (from its footer), or ``None``
@@ -84,14 +88,16 @@ def build_in_process(
     if feature.history:
         if as_of_date is None:
             raise ValueError(f"feature {feature.name!r} reads history: give the as_of_date it is built for")
-        frames = {canonical: history_frame(feature, canonical, refs) for canonical, refs in inputs.items()}
-        rows, metadata = feature.build(frames, as_of_date)  # type: ignore[call-arg]
+        frames: dict[str, Any] = {
+            canonical: history_frame(feature, canonical, refs) for canonical, refs in inputs.items()
+        }
+        rows, metadata = feature.build(frames, as_of_date)
     else:
         frames = {}
         for canonical, ref in inputs.items():
             if not isinstance(ref, DatasetRef):
                 raise TypeError(f"feature {feature.name!r} reads one version of {canonical!r}, got several")
-            frames[canonical] = _polars(ref.to_arrow(columns=feature.input_columns(canonical, ref)))
+            frames[canonical] = (_scan if feature.lazy else _load)(ref, feature.input_columns(canonical, ref))
         rows, metadata = feature.build(frames)
     table = rows.to_arrow().select(feature.schema.names).cast(feature.schema)
     return table.sort_by([(c, "ascending") for c in feature.sort_by]), metadata
@@ -110,10 +116,22 @@ def history_frame(feature: Feature, canonical: str, refs: FeatureInput) -> pl.Da
         tables.append(table.append_column(PARTITION_COLUMN, pa.array([ref.partition] * table.num_rows)))
     if not tables:
         raise ValueError(f"feature {feature.name!r}: no versions of {canonical!r} to read")
-    return _polars(pa.concat_tables(tables, promote_options="default"))
-
-
-def _polars(table: pa.Table) -> pl.DataFrame:
-    frame = pl.from_arrow(table)
+    frame = pl.from_arrow(pa.concat_tables(tables, promote_options="default"))
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+def _load(ref: DatasetRef, columns: list[str] | None) -> pl.DataFrame:
+    frame = pl.from_arrow(ref.to_arrow(columns=columns))
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _scan(ref: DatasetRef, columns: list[str] | None) -> pl.LazyFrame:
+    """A lazy scan of a version: read by polars row group by row group when the file is local, else loaded
+    (only ``columns``) and wrapped."""
+    if "://" not in ref.uri or ref.uri.startswith("file://"):
+        ref.verify()  # the bytes are the recorded version's (a streamed hash) before polars reads them
+        scan = pl.scan_parquet(ref.uri.removeprefix("file://"))
+        return scan.select(columns) if columns is not None else scan
+    return _load(ref, columns).lazy()

@@ -138,6 +138,37 @@ def rule_codes(canonical: str) -> list[str]:
     return codes
 
 
+def polars_rule_checks(canonical: str) -> list[tuple[str, str, str, Any]]:
+    """Every value rule of a contract as a polars expression, compiled from the same :class:`FieldRule`
+    definitions as the pandera checks: ``(code, column, rule, expression)`` in the contract's column order,
+    the expression true where a value *breaks* the rule and null where the value is null (a null value
+    breaks only ``not_null``, which is not listed here). Patterns are full matches as pandera's
+    ``str_matches`` makes them (Python's ``$`` also matches before a final newline, hence the ``\\n?``)."""
+    import polars as pl
+
+    out: list[tuple[str, str, str, Any]] = []
+    for f in FIELDS[canonical]:
+        c = pl.col(f.name)
+        for rule, p in f.row_rules():
+            if rule in ("non_negative", "min"):
+                broken = c < p["ge"]
+            elif rule in ("non_zero", "not_equal"):
+                broken = c == p["ne"]
+            elif rule in ("plausible_range", "plausible_date"):
+                broken = (c < p["min"]) | (c > p["max"])
+            elif rule == "allowed_values":
+                broken = ~c.is_in(p["isin"])
+            elif rule == "length":
+                n = c.str.len_chars()
+                broken = (n < p["min"]) | (n > p["max"])
+            elif rule == "pattern":
+                broken = ~c.str.contains(f"^(?:{p['pattern']})\\n?$")
+            else:  # a rule added to FieldRule.row_rules must be compiled here too
+                raise ValueError(f"no polars form for rule {rule!r}")
+            out.append((f"{f.name}.{rule}", f.name, rule, broken))
+    return out
+
+
 def _checks(f: FieldRule, check_cls: Any) -> list[Any]:
     out = []
     for rule, p in f.row_rules():

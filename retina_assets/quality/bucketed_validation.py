@@ -1,17 +1,18 @@
-"""Validating a partition too large to hold in memory at once: in key-hash buckets, with the same result.
+"""Validating a partition too large to hold in memory at once, with the same result and bounded memory.
 
 Guarantee: for a raw version, :func:`validate_in_buckets` produces the same validated and rejected rows, in
 the same (drop) order, with the same types, rule codes, reasons, counts and check figures as
 :func:`~retina_assets.quality.validation.validate_dataset` on the whole partition, and the store writes them
-as the same bytes. The argument is the Spark engine's (:mod:`retina_assets.engines.spark_validation`): rows
-are split by a hash of the contract key columns (:func:`bucket_columns`), so every pair of rows a cross-row rule compares
-(repeats of a key, exact duplicates, unique keys) lands in one bucket, and every other rule looks at one row
-at a time.
+as the same bytes.
 
-Memory is bounded by the bucket size, not by the partition: the raw version is read row group by row group
-and split into bucket files on local disk (Arrow IPC, lz4); each bucket is validated alone and its outputs
-are written back to disk cut into windows of drop positions; the outputs are then streamed to the store
-window by window, each window merged from the buckets and put back in drop order.
+How: every rule but the cross-row ones (repeats of a key, exact duplicates, unique values, and the
+``key_unique`` check's count) looks at one row at a time, so the partition is split window by window in
+drop order (:func:`~retina_assets.quality.validation.split_window`). The cross-row rules are computed first,
+from the compared columns only: rows are spread over key-hash buckets (:func:`bucket_columns`: rows a rule
+compares always share a bucket) on local disk (Arrow IPC, lz4), and each bucket is tallied batch by batch
+(:class:`~retina_assets.quality.validation.KeyTally`), so memory follows the distinct keys of one bucket,
+never the rows: a drop where most rows share one key stays as lean as any other. Both outputs go to local
+files window by window and are streamed to the store from there.
 """
 
 from __future__ import annotations
@@ -31,15 +32,24 @@ import pyarrow.parquet as pq
 from retina_assets.model.contracts import KEYS
 from retina_assets.model.spec import DatasetSpec
 from retina_assets.quality.checks import CheckContext, OutcomeSummary
-from retina_assets.quality.validation import validate_dataset
+from retina_assets.quality.validation import (
+    POSITION,
+    KeyTally,
+    ValidationPlan,
+    cross_row_flags,
+    cross_row_groups,
+    plan_columns_as_pandas,
+    split_window,
+)
 from retina_assets.storage.dataset_ref import DatasetRef
-from retina_assets.storage.versioned_store import table_from_any
+from retina_assets.storage.versioned_store import prefetch
 
-# Partitions with more raw rows than this are validated in buckets of about this many rows. Measured on a
-# 5M-row demo partition: whole 3.5 GB peak; buckets of 1M rows 1.6 GB; of 500k rows 1.2 GB, same time (~28 s).
+# Partitions with more raw rows than this are validated window by window, with the cross-row rules in key
+# buckets of about this many rows (only their compared columns, one bucket at a time: ~100 MB per million
+# rows for orders). Below it a partition is validated whole (about 0.9 GB per million rows at peak).
 BUCKET_ROWS = 500_000
-WINDOW_ROWS = 256_000  # rows of drop order merged and written at a time
-POSITION = "_retina_position"
+WINDOW_ROWS = 256_000  # rows of drop order validated and written at a time
+HASH_SLICE_ROWS = 4_000_000  # hashes searched for repeats at a time (~0.3 GB of hash table at the peak)
 _IPC = pa.ipc.IpcWriteOptions(compression="lz4")
 
 
@@ -70,31 +80,47 @@ class BucketedValidation:
     _workdir: str = field(repr=False)
 
     def valid_batches(self) -> Iterator[pa.RecordBatch]:
-        return self._merged("valid", self.valid_schema)
+        return self._read("valid")
 
     def rejected_batches(self) -> Iterator[pa.RecordBatch]:
-        return self._merged("rejected", self.rejected_schema)
+        return self._read("rejected")
 
     def close(self) -> None:
         shutil.rmtree(self._workdir, ignore_errors=True)
 
-    def _merged(self, kind: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
-        with_position = schema.append(pa.field(POSITION, pa.int64()))
-        files = [pa.OSFile(os.path.join(self._workdir, f"{kind}-{b}.arrow")) for b in range(self.buckets)]
-        try:
-            readers = [pa.ipc.open_file(f) for f in files]
-            for window in range(self.windows):
-                parts = [reader.get_batch(window) for reader in readers]
-                parts = [
-                    p.cast(with_position) if p.schema != with_position else p for p in parts if p.num_rows
-                ]
-                if not parts:
-                    continue
-                table = pa.Table.from_batches(parts, schema=with_position).sort_by(POSITION).drop([POSITION])
-                yield from table.combine_chunks().to_batches()
-        finally:
-            for f in files:
-                f.close()
+    def _read(self, kind: str) -> Iterator[pa.RecordBatch]:
+        with pa.OSFile(os.path.join(self._workdir, f"{kind}.arrow")) as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                batch = reader.get_batch(i)
+                if batch.num_rows:
+                    yield batch
+
+
+def parquet_null_columns(parquet: pq.ParquetFile) -> list[str]:
+    """The integer and boolean columns of a Parquet file holding a null anywhere (their stored type depends
+    on it, see :class:`~retina_assets.quality.validation.ValidationPlan`), from the row-group statistics
+    where they tell, else by reading the column."""
+    meta = parquet.metadata
+    names = parquet.schema_arrow.names
+    out = []
+    for i, name in enumerate(names):
+        t = parquet.schema_arrow.field(name).type
+        if not (pa.types.is_integer(t) or pa.types.is_boolean(t)):
+            continue
+        known = True
+        nulls = 0
+        for rg in range(meta.num_row_groups):
+            stats = meta.row_group(rg).column(i).statistics
+            if stats is None or not stats.has_null_count:
+                known = False
+                break
+            nulls += stats.null_count
+        if not known:
+            nulls = parquet.read(columns=[name]).column(0).null_count
+        if nulls:
+            out.append(name)
+    return out
 
 
 def validate_in_buckets(
@@ -105,8 +131,8 @@ def validate_in_buckets(
     window_rows: int | None = None,
     log: Callable[[str], None] | None = None,
 ) -> BucketedValidation:
-    """Validate the raw version ``raw`` bucket by bucket (see the module docstring for the guarantee), in
-    buckets of about ``bucket_rows`` (default :data:`BUCKET_ROWS`) rows."""
+    """Validate the raw version ``raw`` window by window with cross-row rules in buckets of about
+    ``bucket_rows`` (default :data:`BUCKET_ROWS`) rows (see the module docstring for the guarantee)."""
     bucket_rows = bucket_rows or BUCKET_ROWS
     window_rows = window_rows or WINDOW_ROWS
     say = log or (lambda _msg: None)
@@ -115,46 +141,68 @@ def validate_in_buckets(
         local = raw.local_copy(workdir)
         parquet = pq.ParquetFile(local)
         rows = parquet.metadata.num_rows
+        plan = ValidationPlan(spec, parquet.schema_arrow, parquet_null_columns(parquet))
+        if plan.unsure and not plan.schema_errors:
+            sources = [s for s in plan.sources if plan.names[s] in plan.unsure]
+            plan.judge_types(plan_columns_as_pandas(plan, parquet.read(columns=sources), plan.unsure))
+        keys = plan.key_columns()
+        by = keys or plan.data_columns()
         buckets = max(1, math.ceil(rows / bucket_rows))
-        windows = max(1, math.ceil(rows / window_rows))
-        keys = bucket_columns(parquet.schema_arrow.names, spec)
-        say(f"validating {rows:,} rows in {buckets} buckets by {keys}")
-        assignment = _assign_buckets(parquet, keys, buckets)
-        _split(parquet, assignment, buckets, workdir)
+        say(
+            f"validating {rows:,} rows in windows of {window_rows:,}; cross-row rules in {buckets} buckets by {by}"
+        )
+        repeats = _Repeats(plan, local, rows, by, buckets, bucket_rows, window_rows, workdir)
+        flags = repeats.flags(cross_row_groups(plan))
+        valid_mask = np.zeros(rows, dtype=bool)
+        parts: list[OutcomeSummary] = []
+        schemas: dict[str, pa.Schema] = {}
+        writers: dict[str, pa.ipc.RecordBatchFileWriter] = {}
+        windows = 0
+        start = 0
+        try:
+            for table in prefetch(_windows(local, plan.sources, rows, window_rows)):
+                n = table.height
+                window = split_window(plan, table, {k: v[start : start + n] for k, v in flags.items()})
+                valid_mask[start : start + n] = window.valid_mask
+                for kind, out in (("valid", window.valid), ("rejected", window.rejected)):
+                    if kind not in writers:
+                        schemas[kind] = out.schema
+                        writers[kind] = pa.ipc.new_file(
+                            os.path.join(workdir, f"{kind}.arrow"), out.schema, options=_IPC
+                        )
+                    for piece in out.cast(schemas[kind]).combine_chunks().to_batches():
+                        writers[kind].write_batch(piece)
+                parts.append(_window_summary(plan, window, spec, ctx, n))
+                windows += 1
+                start += n
+            if not windows:  # an empty raw version: one empty window gives the outputs' columns and types
+                window = split_window(plan, parquet.schema_arrow.empty_table().select(plan.sources), {})
+                for kind, out in (("valid", window.valid), ("rejected", window.rejected)):
+                    schemas[kind] = out.schema
+                    writers[kind] = pa.ipc.new_file(
+                        os.path.join(workdir, f"{kind}.arrow"), out.schema, options=_IPC
+                    )
+                parts.append(_window_summary(plan, window, spec, ctx, 0))
+        finally:
+            for writer in writers.values():
+                writer.close()
+        summary = OutcomeSummary.merge(parts)
+        summary.rule_counts = dict(sorted(summary.rule_counts.items()))
+        summary.schema_errors = list(plan.schema_errors)
+        summary.dropped_columns = list(plan.dropped_columns)
+        if not keys or plan.duplicate_mode == "key":  # with duplicate_key on, every repeat was quarantined
+            summary.key_duplicates = 0
+        else:
+            summary.key_duplicates = int(
+                repeats.flags({"duplicate": keys}, keep=valid_mask)["duplicate"].sum()
+            )
         if local.startswith(workdir):
             os.remove(local)
-        parts: list[OutcomeSummary] = []
-        schemas: dict[str, list[pa.Schema]] = {"valid": [], "rejected": []}
-        for bucket in range(buckets):
-            path = os.path.join(workdir, f"raw-{bucket}.arrow")
-            with pa.memory_map(path) as source:
-                table = pa.ipc.open_file(source).read_all()
-            positions = table.column(POSITION).to_numpy()
-            outcome = validate_dataset(table.drop([POSITION]).to_pandas(), spec)
-            del table
-            os.remove(path)
-            parts.append(OutcomeSummary.of(outcome, spec, ctx))
-            for kind, frame, local_rows in (
-                ("valid", outcome.valid, outcome.valid_positions),
-                ("rejected", outcome.rejected, outcome.rejected_positions),
-            ):
-                assert local_rows is not None
-                out = table_from_any(frame)
-                schemas[kind].append(out.schema)
-                _write_windows(
-                    out,
-                    positions[local_rows],
-                    window_rows,
-                    windows,
-                    os.path.join(workdir, f"{kind}-{bucket}.arrow"),
-                )
-            say(
-                f"bucket {bucket + 1}/{buckets}: {outcome.raw_rows:,} rows, {len(outcome.rejected):,} quarantined"
-            )
+        say(f"{rows:,} rows: {summary.validated_rows:,} valid, {summary.rejected_rows:,} quarantined")
         return BucketedValidation(
-            summary=OutcomeSummary.merge(parts),
-            valid_schema=pa.unify_schemas(schemas["valid"], promote_options="permissive"),
-            rejected_schema=pa.unify_schemas(schemas["rejected"], promote_options="permissive"),
+            summary=summary,
+            valid_schema=schemas["valid"],
+            rejected_schema=schemas["rejected"],
             buckets=buckets,
             windows=windows,
             _workdir=workdir,
@@ -164,47 +212,158 @@ def validate_in_buckets(
         raise
 
 
-def _assign_buckets(parquet: pq.ParquetFile, keys: list[str], buckets: int) -> np.ndarray:
-    """The bucket of every row, from a hash of its key columns (read alone, batch by batch)."""
-    out = []
-    for batch in parquet.iter_batches(columns=keys, batch_size=WINDOW_ROWS):
-        frame = pl.from_arrow(batch)
-        assert isinstance(frame, pl.DataFrame)
-        hashed = frame.select(pl.struct(pl.all()).hash(seed=0)).to_series().to_numpy()
-        out.append((hashed % np.uint64(buckets)).astype(np.int32))
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int32)
+def _window_summary(
+    plan: ValidationPlan, window, spec: DatasetSpec, ctx: CheckContext, n: int
+) -> OutcomeSummary:  # type: ignore[no-untyped-def]
+    return OutcomeSummary.of_rows(
+        window.valid,
+        spec,
+        ctx,
+        raw_rows=n,
+        rejected_rows=window.rejected.num_rows,
+        rule_counts=window.rule_counts,
+        schema_errors=plan.schema_errors,
+        dropped_columns=plan.dropped_columns,
+        key_duplicates=0,
+    )
 
 
-def _split(parquet: pq.ParquetFile, assignment: np.ndarray, buckets: int, workdir: str) -> None:
-    """Write each row (with its drop position) to its bucket's file, reading the raw version in batches."""
-    schema = parquet.schema_arrow.append(pa.field(POSITION, pa.int64()))
-    writers = [
-        pa.ipc.new_file(os.path.join(workdir, f"raw-{b}.arrow"), schema, options=_IPC) for b in range(buckets)
-    ]
-    try:
+class _Repeats:
+    """Cross-row flags over a partition read window by window, in bounded memory.
+
+    1. A 64-bit hash of each group's columns for every row (8 bytes a row): only rows whose hash is shared
+       can repeat a key, so they are the *candidates* (usually a few percent; a collision only adds one).
+       Shared hashes are found one slice of the hash space (:data:`HASH_SLICE_ROWS` rows) at a time.
+    2. The candidates' columns are spread over key-hash bucket files (Arrow IPC, lz4).
+    3. Each bucket is compared exactly: at once when of the usual size, batch by batch with a
+       :class:`KeyTally` when swollen by a key most rows share (memory then follows its distinct keys).
+    """
+
+    def __init__(
+        self,
+        plan: ValidationPlan,
+        path: str,
+        rows: int,
+        by: list[str],
+        buckets: int,
+        bucket_rows: int,
+        window_rows: int,
+        workdir: str,
+    ) -> None:
+        self.plan, self.path, self.rows, self.by = plan, path, rows, by
+        self.buckets, self.bucket_rows, self.window_rows, self.workdir = (
+            buckets,
+            bucket_rows,
+            window_rows,
+            workdir,
+        )
+
+    def flags(self, groups: dict[str, list[str]], keep: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Per group, a flag for every row (among the ``keep`` rows only, if given): see :func:`cross_row_flags`."""
+        flags = {name: np.zeros(self.rows, dtype=bool) for name in groups}
+        if not groups or not self.rows:
+            return flags
+        compared = list(dict.fromkeys([*self.by, *(c for cols in groups.values() for c in cols)]))
+        sources = [s for s in self.plan.sources if self.plan.names[s] in compared]
+        hashes = {name: np.zeros(self.rows, dtype=np.uint64) for name in groups}
         start = 0
-        for batch in parquet.iter_batches(batch_size=WINDOW_ROWS):
-            n = batch.num_rows
-            positions = pa.array(np.arange(start, start + n, dtype=np.int64))
-            batch = pa.RecordBatch.from_arrays([*batch.columns, positions], schema=schema)
-            ids = assignment[start : start + n]
-            for b in range(buckets):
-                writers[b].write_batch(batch.filter(pa.array(ids == b)))
-            start += n
-    finally:
-        for writer in writers:
-            writer.close()
+        for window in _windows(self.path, sources, self.rows, self.window_rows):
+            stored = self.plan.stored_frame(window, compared)
+            hashed = stored.select(
+                [pl.struct(cols).hash(seed=0).alias(name) for name, cols in groups.items()]
+            )
+            for name in groups:
+                hashes[name][start : start + window.height] = hashed[name].to_numpy()
+            start += window.height
+        candidate = np.zeros(self.rows, dtype=bool)
+        for name in groups:
+            values = hashes.pop(name)
+            # shared hashes found one slice of the hash space at a time, so the hash table stays small
+            slices = max(1, -(-self.rows // HASH_SLICE_ROWS))
+            for part in range(slices):
+                rows = values % np.uint64(slices) == part
+                if keep is not None:
+                    rows &= keep
+                where = np.flatnonzero(rows)
+                shared = pl.Series(values[where]).is_duplicated().to_numpy()
+                candidate[where[shared]] = True
+        if not candidate.any():
+            return flags
+        self._split(compared, sources, candidate)
+        for bucket in range(self.buckets):
+            for name, positions in self._bucket_flags(bucket, groups).items():
+                flags[name][positions] = True
+        return flags
+
+    def _split(self, compared: list[str], sources: list[str], candidate: np.ndarray) -> None:
+        """Write the candidates' compared columns (with their drop positions) to their key buckets' files."""
+        writers: dict[int, pa.ipc.RecordBatchFileWriter] = {}
+        schemas: dict[int, pa.Schema] = {}
+        try:
+            start = 0
+            for window in _windows(self.path, sources, self.rows, self.window_rows):
+                n = window.height
+                frame = self.plan.stored_frame(window, compared).with_columns(
+                    pl.int_range(start, start + n, dtype=pl.Int64).alias(POSITION)
+                )
+                frame = frame.filter(pl.Series(candidate[start : start + n]))
+                start += n
+                if not frame.height:
+                    continue
+                bucket = (frame.select(pl.struct(self.by).hash(seed=1)).to_series() % self.buckets).alias(
+                    "_b"
+                )
+                for (b,), part in frame.with_columns(bucket).partition_by("_b", as_dict=True).items():
+                    table = part.drop("_b").to_arrow()
+                    if b not in writers:
+                        schemas[b] = table.schema
+                        writers[b] = pa.ipc.new_file(self._file(b), table.schema, options=_IPC)
+                    writers[b].write_table(table.cast(schemas[b]))
+        finally:
+            for writer in writers.values():
+                writer.close()
+
+    def _file(self, bucket: int) -> str:
+        return os.path.join(self.workdir, f"keys-{bucket}.arrow")
+
+    def _frames(self, bucket: int) -> Iterator[pl.DataFrame]:
+        path = self._file(bucket)
+        if not os.path.exists(path):
+            return
+        with pa.memory_map(path) as source:
+            reader = pa.ipc.open_file(source)
+            for i in range(reader.num_record_batches):
+                frame = pl.from_arrow(reader.get_batch(i))
+                assert isinstance(frame, pl.DataFrame)
+                yield frame
+
+    def _bucket_flags(self, bucket: int, groups: dict[str, list[str]]) -> dict[str, np.ndarray]:
+        path = self._file(bucket)
+        if not os.path.exists(path):
+            return {}
+        try:
+            with pa.memory_map(path) as source:
+                reader = pa.ipc.open_file(source)
+                held = sum(reader.get_batch(i).num_rows for i in range(reader.num_record_batches))
+            if held <= 2 * self.bucket_rows:  # a bucket of the usual size: all its rows at once
+                frame = pl.concat(list(self._frames(bucket)))
+                hits = cross_row_flags(self.plan, [frame], self.rows, groups)
+                return {name: np.flatnonzero(hit) for name, hit in hits.items()}
+            tally = KeyTally(groups)  # a bucket swollen by a key most rows share: batch by batch
+            for frame in self._frames(bucket):
+                tally.add(frame)
+            found: dict[str, list[np.ndarray]] = {name: [] for name in groups}
+            for frame in self._frames(bucket):
+                for name, positions in tally.flags(frame).items():
+                    found[name].append(positions)
+            return {name: np.concatenate(parts) for name, parts in found.items() if parts}
+        finally:
+            os.remove(path)
 
 
-def _write_windows(table: pa.Table, positions: np.ndarray, window_rows: int, windows: int, path: str) -> None:
-    """Write ``table`` (rows in drop order, at drop ``positions``) as one IPC batch per window of drop
-    positions, empty batches included, so batch ``i`` of every bucket's file covers the same window."""
-    table = table.append_column(POSITION, pa.array(positions, pa.int64()))
-    edges = np.searchsorted(positions, np.arange(windows + 1, dtype=np.int64) * window_rows)
-    empty = pa.RecordBatch.from_pylist([], schema=table.schema)
-    with pa.ipc.new_file(path, table.schema, options=_IPC) as writer:
-        for window in range(windows):
-            piece = table.slice(int(edges[window]), int(edges[window + 1] - edges[window])).combine_chunks()
-            batches = piece.to_batches()
-            assert len(batches) <= 1  # exactly one IPC batch per window
-            writer.write_batch(batches[0] if batches else empty)
+def _windows(path: str, columns: list[str], rows: int, window_rows: int) -> Iterator[pl.DataFrame]:
+    """The ``columns`` of a local Parquet file, ``window_rows`` rows at a time in file order (polars' reader:
+    several times less CPU than Arrow's here)."""
+    scan = pl.scan_parquet(path).select(columns)
+    for start in range(0, rows, window_rows):
+        yield scan.slice(start, window_rows).collect()

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from retina_assets.model.contracts import FOREIGN_KEYS, KEYS, REQUIRED
@@ -186,30 +187,63 @@ class OutcomeSummary:
 
     @classmethod
     def of(cls, outcome: ValidationOutcome, spec: DatasetSpec, ctx: CheckContext) -> OutcomeSummary:
-        valid = outcome.valid
+        return cls.of_rows(
+            outcome.valid_table,
+            spec,
+            ctx,
+            raw_rows=outcome.raw_rows,
+            rejected_rows=outcome.rejected_table.num_rows,
+            rule_counts=outcome.rule_counts,
+            schema_errors=outcome.schema_errors,
+            dropped_columns=outcome.dropped_columns,
+            key_duplicates=key_duplicates(outcome.valid_table, spec.canonical),
+        )
+
+    @classmethod
+    def of_rows(
+        cls,
+        valid: pa.Table,
+        spec: DatasetSpec,
+        ctx: CheckContext,
+        *,
+        raw_rows: int,
+        rejected_rows: int,
+        rule_counts: dict[str, int],
+        schema_errors: list[str],
+        dropped_columns: list[str],
+        key_duplicates: int,
+    ) -> OutcomeSummary:
+        """The summary of validated rows ``valid`` (all of a partition's, or one window's to :meth:`merge`)."""
         required = set(REQUIRED[spec.canonical])
         foreign: dict[str, ForeignKeyStats] = {}
         for ref in ctx.references:
-            if ref.column not in valid.columns:
+            if ref.column not in valid.column_names:
                 continue
-            values = valid[ref.column].dropna().astype(str)
-            orphans = values[~values.isin(ref.keys)] if ref.partition is not None else values.iloc[:0]
-            foreign[ref.column] = ForeignKeyStats(
-                len(values), len(orphans), sorted(orphans.unique().tolist())[:5]
-            )
+            column = valid.column(ref.column)
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                column = pa.chunked_array([pa.array(column.to_pandas().dropna().astype(str), pa.string())])
+            values = pc.drop_null(column)
+            if ref.partition is not None:
+                orphans = pc.filter(
+                    values, pc.invert(pc.is_in(values, pa.array(sorted(ref.keys), pa.string())))
+                )
+            else:
+                orphans = values.slice(0, 0)
+            examples = sorted(pc.unique(orphans).to_pylist())[:5]
+            foreign[ref.column] = ForeignKeyStats(len(values), len(orphans), examples)
         return cls(
-            raw_rows=outcome.raw_rows,
-            validated_rows=len(valid),
-            rejected_rows=len(outcome.rejected),
-            rule_counts=dict(outcome.rule_counts),
-            schema_errors=list(outcome.schema_errors),
-            dropped_columns=list(outcome.dropped_columns),
+            raw_rows=raw_rows,
+            validated_rows=valid.num_rows,
+            rejected_rows=rejected_rows,
+            rule_counts=dict(rule_counts),
+            schema_errors=list(schema_errors),
+            dropped_columns=list(dropped_columns),
             null_counts={
-                col: int(valid[col].isna().sum())
-                for col in valid.columns
+                col: int(valid.column(col).null_count)
+                for col in valid.column_names
                 if not col.startswith("_") and col not in required
             },
-            key_duplicates=key_duplicates(valid, spec.canonical),
+            key_duplicates=key_duplicates,
             foreign_keys=foreign,
         )
 
