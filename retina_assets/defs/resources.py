@@ -97,6 +97,10 @@ class LakeResource(dg.ConfigurableResource):
     def store(self) -> VersionedStore:
         return VersionedStore(self.lake_uri, storage_options=self.storage_options())
 
+    def filesystem(self) -> LakeFileSystem:
+        """The lake's filesystem (for state kept beside the versions, e.g. the drop sensors' state)."""
+        return filesystem_for(self.lake_uri, self.storage_options())
+
 
 class LandingResource(dg.ConfigurableResource):
     """Where clients' drops land: a local folder, ``s3://bucket/prefix`` or ``abfs://container/prefix``.

@@ -16,10 +16,14 @@ Behaviour:
   skipped whatever its name, so the same bytes dropped twice are ingested once. The run key is
   ``<dataset>:<as_of_date>:<sha256>``: a corrected drop (new content) for an already-built date runs
   again and makes a new version; Dagster also refuses to start a second run with the same key.
-* **Durable cursor.** The cursor is kept by the Dagster instance, so it survives daemon restarts. It holds
-  the content hashes already requested (``seen``), files waiting out their quiet period (``pending``) and
-  the hash of each listed file by size and change token (``hashed``), so an unchanged file is not read
-  again on every tick.
+* **State that does not grow with history.** What the sensor knows about each listed drop (size, change
+  token, dataset, SHA-256) and which bad names it already reported is one immutable, content-addressed file
+  in the lake, ``<lake>/_sensor_state/<client>/<sha256>.json.gz``, rewritten only when the listing changed.
+  The cursor, kept by the Dagster instance (so it survives daemon restarts), holds only that file's name, a
+  fingerprint of the last listing and the files waiting out their quiet period: a few hundred bytes however
+  many files the landing holds. A tick whose listing matches the fingerprint (and with nothing waiting)
+  reads no file and no state: it costs one listing. Content already requested is recognised from the state
+  or, for files no longer listed, from the runs' ``retina/sha256`` tags in the instance.
 * **One run per drop** materializes ``raw_<dataset>`` -> ``validated_<dataset>``/``rejected_<dataset>`` ->
   the features that read that dataset (as each feature's registration declares), for the drop's
   ``as_of_date`` partition.
@@ -28,6 +32,8 @@ A second sensor, ``retina_spec_errors``, exists only when a client spec failed t
 in the UI (never starts runs).
 """
 
+import datetime as dt
+import gzip
 import hashlib
 import json
 import os
@@ -36,16 +42,18 @@ from typing import Any
 
 import dagster as dg
 
-from retina_assets.defs.resources import LandingResource
+from retina_assets.defs.resources import LakeResource, LandingResource
 from retina_assets.features import FEATURES
 from retina_assets.ingestion.landing import discover_drops
 from retina_assets.model.naming import FEATURES as FEATURES_ZONE
 from retina_assets.model.naming import PREFIXED_ZONES, DatasetName
 from retina_assets.model.spec import ClientSpec, SpecError
+from retina_assets.storage.filesystem import FileInfo, LakeFileSystem
 
-MAX_SEEN = 50_000
-CURSOR_VERSION = 2
+CURSOR_VERSION = 3
 DEFAULT_INTERVAL_SECONDS = 15
+STATE_FOLDER = "_sensor_state"  # <lake>/_sensor_state/<client>/<sha256>.json.gz
+RUN_TAG_CLIENT, RUN_TAG_DATASET, RUN_TAG_SHA256 = "retina/client", "retina/dataset", "retina/sha256"
 
 
 def _now() -> float:
@@ -76,18 +84,77 @@ def dataset_asset_keys(client: ClientSpec, dataset: str) -> list[dg.AssetKey]:
 
 
 def load_cursor(cursor: str | None) -> dict[str, Any]:
-    """Parse a cursor (current or the earlier ``<dataset>:<date>:<sha>`` format) into its parts."""
+    """Parse a cursor into ``listing`` (fingerprint of the last listing), ``state`` (name of the state file
+    in the lake), ``pending`` (files waiting out their quiet period) and, from a cursor of the earlier format
+    that held every file, ``legacy_files``/``legacy_bad`` to seed the state once."""
     state = json.loads(cursor) if cursor else {}
-    seen = []
-    for key in state.get("seen", []):
-        parts = key.split(":")
-        seen.append(f"{parts[0]}:{parts[-1]}")  # dataset:sha256
-    return {
-        "seen": list(dict.fromkeys(seen)),
+    parsed: dict[str, Any] = {
+        "listing": state.get("listing", ""),
+        "state": state.get("state", ""),
         "pending": dict(state.get("pending", {})),
-        "hashed": dict(state.get("hashed", {})),
-        "bad": set(state.get("bad", [])),
+        "legacy_files": {},
+        "legacy_bad": [],
     }
+    if state and state.get("v", 0) < CURSOR_VERSION:
+        # the earlier cursor kept [size, token, sha256] by URI; the dataset is re-derived by discovery
+        parsed["legacy_files"] = dict(state.get("hashed", {}))
+        parsed["legacy_bad"] = list(state.get("bad", []))
+    return parsed
+
+
+def listing_fingerprint(client: ClientSpec, listing: list[FileInfo], today: dt.date) -> str:
+    """SHA-256 over what decides a tick's outcome: every listed file's name, size and change token, the
+    client's spec and the day (a drop for a day not over yet becomes ready when the day changes)."""
+    digest = hashlib.sha256()
+    digest.update(client.model_dump_json().encode())
+    digest.update(today.isoformat().encode())
+    for info in listing:
+        digest.update(f"\n{info.uri}\0{info.size}\0{info.token}".encode())
+    return digest.hexdigest()
+
+
+class DropState:
+    """What a client's sensor knows about the files of its landing location, kept in the lake as one
+    immutable, content-addressed file ``<lake>/_sensor_state/<client>/<sha256>.json.gz`` per change.
+
+    ``files``: name -> ``[size, change token, dataset, sha256]`` of each complete drop already dealt with;
+    ``bad``: names already reported as not ingestible. The cursor only names the current file, so it stays
+    the same small size however many files the landing holds."""
+
+    def __init__(self, fs: LakeFileSystem, client: str):
+        self.fs = fs
+        self.folder = f"{fs.root_uri}/{STATE_FOLDER}/{client}"
+
+    def load(self, name: str) -> dict[str, Any]:
+        if not name:
+            return {"files": {}, "bad": []}
+        try:
+            data = self.fs.read_bytes(f"{self.folder}/{name}.json.gz")
+        except FileNotFoundError:
+            # only if someone deleted it: start afresh; content already requested is still found via the
+            # runs' tags, so nothing is ingested twice (unchanged files are hashed once more)
+            return {"files": {}, "bad": []}
+        return json.loads(gzip.decompress(data))
+
+    def save(self, state: dict[str, Any], previous: str) -> str:
+        """Write ``state`` (unless the same content is already there) and return its name; removes state
+        files older than ``previous`` (which stays until a later tick, in case this cursor is not stored)."""
+        raw = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
+        data = gzip.compress(raw, compresslevel=6, mtime=0)
+        name = hashlib.sha256(data).hexdigest()
+        if name != previous:
+            self.fs.write_bytes(f"{self.folder}/{name}.json.gz", data)
+            for info in self.fs.list_files(self.folder):
+                if info.uri.rsplit("/", 1)[-1] not in (f"{name}.json.gz", f"{previous}.json.gz"):
+                    self.fs.delete(info.uri)
+        return name
+
+
+def already_requested(instance: dg.DagsterInstance, client: str, dataset: str, content: str) -> bool:
+    """Whether a run was ever requested for this content of ``client``'s ``dataset`` (runs carry its
+    SHA-256 as a tag, so this needs no state of the sensor's own)."""
+    tags = {RUN_TAG_CLIENT: client, RUN_TAG_DATASET: dataset, RUN_TAG_SHA256: content}
+    return bool(instance.get_run_ids(dg.RunsFilter(tags=tags), limit=1))
 
 
 def default_interval_seconds() -> int:
@@ -118,26 +185,39 @@ def build_drop_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Starts ingestion runs for complete new drops of client {client.client}.",
     )
-    def _sensor(context: dg.SensorEvaluationContext, landing: LandingResource) -> dg.SensorResult:
-        state = load_cursor(context.cursor)
-        seen: list[str] = state["seen"]
-        seen_set = set(seen)
-        pending: dict[str, list[Any]] = state["pending"]
-        hashed: dict[str, list[Any]] = state["hashed"]
+    def _sensor(
+        context: dg.SensorEvaluationContext, landing: LandingResource, lake: LakeResource
+    ) -> dg.SensorResult:
+        cursor = load_cursor(context.cursor)
         now = _now()
         fs = landing.filesystem(client)
-        landing_uri = landing.client_uri(client)
-        listing = {info.uri: info for info in fs.list_files(landing_uri)}
+        listed = fs.list_files(landing.client_uri(client))
+        fingerprint = listing_fingerprint(client, listed, dt.datetime.now(dt.UTC).date())
+        if fingerprint == cursor["listing"] and not cursor["pending"]:
+            # nothing listed changed since a tick that left nothing waiting: that tick's answer stands
+            return dg.SensorResult(skip_reason="no new drops", cursor=context.cursor)
+
+        store = DropState(lake.filesystem(), client.client)
+        state = store.load(cursor["state"])
+        known: dict[str, list[Any]] = state["files"]
+        reported_bad = set(state["bad"]) | {u.rsplit("/", 1)[-1] for u in cursor["legacy_bad"]}
+        pending: dict[str, list[Any]] = cursor["pending"]
+        listing = {info.uri: info for info in listed}
         names = {uri.rsplit("/", 1)[-1] for uri in listing}
-        discovery = discover_drops(listing.values(), client)
+        discovery = discover_drops(listed, client)
         drops, not_partitions = discovery.ready(client)
         bad_names = {**discovery.bad_names, **not_partitions}
         for uri, problem in bad_names.items():
-            if uri not in state["bad"]:
+            if uri.rsplit("/", 1)[-1] not in reported_bad:
                 context.log.error(f"not ingested: {problem}")
+        for uri, (size, token, content) in cursor["legacy_files"].items():
+            drop = next((d for d in drops if d.uri == uri), None)
+            if drop is not None:
+                known.setdefault(drop.name, [size, token, drop.dataset, content])
         requests: list[dg.RunRequest] = []
         new_pending: dict[str, list[Any]] = {}
-        new_hashed: dict[str, list[Any]] = {}
+        new_known: dict[str, list[Any]] = {}
+        contents = {(entry[2], entry[3]) for entry in known.values()}
         rule = client.completeness
         waiting = 0
         for drop in drops:
@@ -160,18 +240,20 @@ def build_drop_sensor(
             if not complete:
                 waiting += 1
                 continue
-            cached = hashed.get(drop.uri)
-            content = cached[2] if cached and cached[:2] == identity else _sha256(fs, drop.uri)
-            new_hashed[drop.uri] = [*identity, content]
-            content_key = f"{drop.dataset}:{content}"
-            if content_key in seen_set:
-                if cached is None or cached[:2] != identity:
-                    context.log.info(
-                        f"{drop.name}: same content as an earlier drop (sha256={content[:12]}), not ingested again"
-                    )
+            cached = known.get(drop.name)
+            if cached and cached[:2] == identity and cached[2] == drop.dataset:
+                new_known[drop.name] = cached  # dealt with on an earlier tick
                 continue
-            seen.append(content_key)
-            seen_set.add(content_key)
+            content = _sha256(fs, drop.uri)
+            new_known[drop.name] = [*identity, drop.dataset, content]
+            if (drop.dataset, content) in contents or already_requested(
+                context.instance, client.client, drop.dataset, content
+            ):
+                context.log.info(
+                    f"{drop.name}: same content as an earlier drop (sha256={content[:12]}), not ingested again"
+                )
+                continue
+            contents.add((drop.dataset, content))
             context.log.info(
                 f"new drop {drop.name} -> {client.client}/{drop.dataset} [{drop.as_of_date}] "
                 f"sha256={content[:12]}"
@@ -182,27 +264,27 @@ def build_drop_sensor(
                     partition_key=drop.as_of_date,
                     asset_selection=dataset_asset_keys(client, drop.dataset),
                     tags={
-                        "retina/client": client.client,
-                        "retina/dataset": drop.dataset,
+                        RUN_TAG_CLIENT: client.client,
+                        RUN_TAG_DATASET: drop.dataset,
                         "retina/drop": drop.name,
-                        "retina/sha256": content,
+                        RUN_TAG_SHA256: content,
                     },
                 )
             )
-        cursor = json.dumps(
-            {
-                "v": CURSOR_VERSION,
-                "seen": seen[-MAX_SEEN:],
-                "pending": new_pending,
-                "hashed": new_hashed,
-                "bad": sorted(bad_names),
-            },
+        # files no longer listed are forgotten; their content still counts through the runs' tags
+        new_state = {
+            "files": new_known,
+            "bad": sorted(uri.rsplit("/", 1)[-1] for uri in bad_names),
+        }
+        name = store.save(new_state, cursor["state"])
+        next_cursor = json.dumps(
+            {"v": CURSOR_VERSION, "listing": fingerprint, "state": name, "pending": new_pending},
             separators=(",", ":"),
         )
         if not requests:
             reason = f"no new complete drops ({waiting} waiting to complete)" if waiting else "no new drops"
-            return dg.SensorResult(skip_reason=reason, cursor=cursor)
-        return dg.SensorResult(run_requests=requests, cursor=cursor)
+            return dg.SensorResult(skip_reason=reason, cursor=next_cursor)
+        return dg.SensorResult(run_requests=requests, cursor=next_cursor)
 
     return _sensor
 
