@@ -44,7 +44,7 @@ import dagster as dg
 
 from retina_assets.defs.resources import LakeResource, LandingResource
 from retina_assets.features import FEATURES
-from retina_assets.ingestion.landing import discover_drops
+from retina_assets.ingestion.landing import Drop, discover_drops
 from retina_assets.model.naming import FEATURES as FEATURES_ZONE
 from retina_assets.model.naming import PREFIXED_ZONES, DatasetName
 from retina_assets.model.spec import ClientSpec, SpecError
@@ -54,6 +54,8 @@ CURSOR_VERSION = 3
 DEFAULT_INTERVAL_SECONDS = 15
 STATE_FOLDER = "_sensor_state"  # <lake>/_sensor_state/<client>/<sha256>.json.gz
 RUN_TAG_CLIENT, RUN_TAG_DATASET, RUN_TAG_SHA256 = "retina/client", "retina/dataset", "retina/sha256"
+BULK_LOOKUP_THRESHOLD = 16
+MAX_LOGGED_DROPS = 20  # per tick: a first tick over a full landing logs a count, not every file
 
 
 def _now() -> float:
@@ -150,11 +152,22 @@ class DropState:
         return name
 
 
-def already_requested(instance: dg.DagsterInstance, client: str, dataset: str, content: str) -> bool:
-    """Whether a run was ever requested for this content of ``client``'s ``dataset`` (runs carry its
-    SHA-256 as a tag, so this needs no state of the sensor's own)."""
-    tags = {RUN_TAG_CLIENT: client, RUN_TAG_DATASET: dataset, RUN_TAG_SHA256: content}
-    return bool(instance.get_run_ids(dg.RunsFilter(tags=tags), limit=1))
+def already_requested(
+    instance: dg.DagsterInstance, client: str, candidates: set[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which ``(dataset, sha256)`` of ``client`` ever had a run requested (runs carry the content's SHA-256
+    as a tag, so this needs no state of the sensor's own). Many candidates (a first tick over a full
+    landing) are narrowed with one query for all SHA-256 tag values before the exact per-content checks."""
+    if len(candidates) > BULK_LOOKUP_THRESHOLD:
+        tagged = instance.get_run_tags(tag_keys=[RUN_TAG_SHA256])
+        known = set().union(*(values for _, values in tagged)) if tagged else set()
+        candidates = {c for c in candidates if c[1] in known}
+    found = set()
+    for dataset, content in candidates:
+        tags = {RUN_TAG_CLIENT: client, RUN_TAG_DATASET: dataset, RUN_TAG_SHA256: content}
+        if instance.get_run_ids(dg.RunsFilter(tags=tags), limit=1):
+            found.add((dataset, content))
+    return found
 
 
 def default_interval_seconds() -> int:
@@ -218,6 +231,7 @@ def build_drop_sensor(
         new_pending: dict[str, list[Any]] = {}
         new_known: dict[str, list[Any]] = {}
         contents = {(entry[2], entry[3]) for entry in known.values()}
+        fresh: list[tuple[Drop, str]] = []
         rule = client.completeness
         waiting = 0
         for drop in drops:
@@ -246,18 +260,21 @@ def build_drop_sensor(
                 continue
             content = _sha256(fs, drop.uri)
             new_known[drop.name] = [*identity, drop.dataset, content]
-            if (drop.dataset, content) in contents or already_requested(
-                context.instance, client.client, drop.dataset, content
-            ):
-                context.log.info(
-                    f"{drop.name}: same content as an earlier drop (sha256={content[:12]}), not ingested again"
-                )
+            fresh.append((drop, content))
+        requested = already_requested(
+            context.instance, client.client, {(d.dataset, c) for d, c in fresh} - contents
+        )
+        repeated: list[str] = []
+        for drop, content in fresh:
+            if (drop.dataset, content) in contents or (drop.dataset, content) in requested:
+                repeated.append(f"{drop.name} (sha256={content[:12]})")
                 continue
             contents.add((drop.dataset, content))
-            context.log.info(
-                f"new drop {drop.name} -> {client.client}/{drop.dataset} [{drop.as_of_date}] "
-                f"sha256={content[:12]}"
-            )
+            if len(requests) < MAX_LOGGED_DROPS:
+                context.log.info(
+                    f"new drop {drop.name} -> {client.client}/{drop.dataset} [{drop.as_of_date}] "
+                    f"sha256={content[:12]}"
+                )
             requests.append(
                 dg.RunRequest(
                     run_key=f"{drop.dataset}:{drop.as_of_date}:{content}",
@@ -270,6 +287,15 @@ def build_drop_sensor(
                         RUN_TAG_SHA256: content,
                     },
                 )
+            )
+        if len(requests) > MAX_LOGGED_DROPS:
+            context.log.info(f"... and {len(requests) - MAX_LOGGED_DROPS} more new drops")
+        if repeated:
+            shown = ", ".join(repeated[:MAX_LOGGED_DROPS]) + (
+                " ..." if len(repeated) > MAX_LOGGED_DROPS else ""
+            )
+            context.log.info(
+                f"{len(repeated)} file(s) with the same content as an earlier drop, not ingested again: {shown}"
             )
         # files no longer listed are forgotten; their content still counts through the runs' tags
         new_state = {
