@@ -24,6 +24,7 @@ COPY clients ./clients
 COPY sample_data ./sample_data
 RUN uv sync --frozen --no-dev
 COPY dagster.yaml workspace.yaml ./
+COPY deploy ./deploy
 RUN mkdir -p $DAGSTER_HOME && cp dagster.yaml $DAGSTER_HOME/dagster.yaml
 
 ENV RETINA_CLIENTS_DIR=/app/clients

@@ -20,6 +20,7 @@ pytest_plugins = [
     "retina_assets_tests.support.servers_s3",
     "retina_assets_tests.support.servers_azure",
     "retina_assets_tests.support.servers_spark",
+    "retina_assets_tests.support.servers_postgres",
 ]
 
 

@@ -55,6 +55,9 @@ DEFAULT_INTERVAL_SECONDS = 15
 STATE_FOLDER = "_sensor_state"  # <lake>/_sensor_state/<client>/<sha256>.json.gz
 RUN_TAG_CLIENT, RUN_TAG_DATASET, RUN_TAG_SHA256 = "retina/client", "retina/dataset", "retina/sha256"
 BULK_LOOKUP_THRESHOLD = 16
+# a run still NOT_STARTED was created by a tick that failed before submitting it: requesting it again with
+# the same run key makes the daemon launch that run (so it does not count as requested)
+SUBMITTED = [s for s in dg.DagsterRunStatus if s != dg.DagsterRunStatus.NOT_STARTED]
 MAX_LOGGED_DROPS = 20  # per tick: a first tick over a full landing logs a count, not every file
 
 
@@ -165,7 +168,7 @@ def already_requested(
     found = set()
     for dataset, content in candidates:
         tags = {RUN_TAG_CLIENT: client, RUN_TAG_DATASET: dataset, RUN_TAG_SHA256: content}
-        if instance.get_run_ids(dg.RunsFilter(tags=tags), limit=1):
+        if instance.get_run_ids(dg.RunsFilter(tags=tags, statuses=SUBMITTED), limit=1):
             found.add((dataset, content))
     return found
 

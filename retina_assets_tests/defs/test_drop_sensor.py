@@ -200,7 +200,16 @@ def test_content_requested_before_is_not_ingested_again_after_its_file_left_the_
     landing.put("orders_20101201.csv", b"sent once")
     landing.put("orders_20101201.csv.done", b"")
     [request] = landing.tick()
-    create_run_for_test(landing.instance, job_name="demo_ingest", tags=request.tags)  # the daemon's run
+    # a tick that failed after creating its run leaves it NOT_STARTED: the drop is requested again (same
+    # run key, so the daemon launches that run) ...
+    create_run_for_test(landing.instance, job_name="demo_ingest", tags=request.tags)
+    landing.cursor = None
+    [again] = landing.tick()
+    assert again.run_key == request.run_key
+    # ... while a submitted run counts as requested
+    create_run_for_test(
+        landing.instance, job_name="demo_ingest", tags=request.tags, status=dg.DagsterRunStatus.SUCCESS
+    )
     landing.fs.delete(f"{landing.root}/demo/orders_20101201.csv")
     landing.fs.delete(f"{landing.root}/demo/orders_20101201.csv.done")
     assert landing.tick() == []
