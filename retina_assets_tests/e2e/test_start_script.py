@@ -21,7 +21,7 @@ from retina_assets_tests.support.servers import free_port
 pytestmark = pytest.mark.slow
 
 STARTUP_SECONDS = 180
-STOP_SECONDS = 30  # the bound: every process of the tree is gone this long after the signal
+STOP_SECONDS = 45  # the bound: every process of the tree is gone this long after the signal (loaded CI)
 
 
 def ui_answers(port: int) -> bool:
