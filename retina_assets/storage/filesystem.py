@@ -191,6 +191,8 @@ class LakeFileSystem:
 
     def _list_files(self, uri: str, recursive: bool) -> list[FileInfo]:
         base = self._strip(uri)
+        if self.is_local and not recursive:
+            return _list_local_folder(base)
         if not self.is_local:
             self.fs.invalidate_cache(base)  # a listing must show what is there now (sensors poll)
         if not self.fs.exists(base):
@@ -306,6 +308,26 @@ class LakeFileSystem:
         if self.is_local:
             return name
         return name if "://" in name else f"{self.protocol}://{name}"
+
+
+def _list_local_folder(folder: str) -> list[FileInfo]:
+    """The files of one local folder as :meth:`LakeFileSystem.list_files` reports them (the same URIs and
+    change tokens as fsspec's listing), with one ``scandir`` and a ``stat`` per file: a landing folder of
+    100,000 files is listed several times faster than through fsspec."""
+    folder = str(Path(folder).resolve())
+    out = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith((".", "_")) or not entry.is_file():
+                    continue
+                stat = entry.stat()
+                out.append(
+                    FileInfo(f"{folder}/{entry.name}", stat.st_size, str(stat.st_mtime), stat.st_mtime)
+                )
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(out, key=lambda f: f.uri)
 
 
 def _same_device(src: str, dest: str) -> bool:
