@@ -56,7 +56,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     as_root = os.geteuid() == 0
     prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
     # /tmp itself, not pytest's tmp folder: the postgres user must be able to reach the data directory
-    base = tempfile.mkdtemp(prefix="retina-pg-")
+    base = tempfile.mkdtemp(prefix="pgsql-test-")
     data = os.path.join(base, "data")
     log = os.path.join(base, "server.log")
     if as_root:
