@@ -226,8 +226,9 @@ def build_drop_sensor(
         for uri, problem in bad_names.items():
             if uri.rsplit("/", 1)[-1] not in reported_bad:
                 context.log.error(f"not ingested: {problem}")
+        drops_by_uri = {d.uri: d for d in drops}
         for uri, (size, token, content) in cursor["legacy_files"].items():
-            drop = next((d for d in drops if d.uri == uri), None)
+            drop = drops_by_uri.get(uri)
             if drop is not None:
                 known.setdefault(drop.name, [size, token, drop.dataset, content])
         requests: list[dg.RunRequest] = []
