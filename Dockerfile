@@ -2,7 +2,10 @@
 # exactly from uv.lock. The webserver and daemon (same image, other commands) load it via gRPC.
 #   docker build -t retina-assets .
 #   docker run -p 4000:4000 -e RETINA_LAKE_URI=s3://bucket/lake -e AWS_ACCESS_KEY_ID ... retina-assets
-FROM python:3.11-slim-bookworm
+# BASE_IMAGE: any Debian bookworm image with Python 3.11; scripts/build_image.sh makes one from Debian's
+# packages with mmdebstrap when no image registry is reachable.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends openjdk-17-jre-headless procps \
@@ -14,7 +17,12 @@ ENV PYTHONUNBUFFERED=1 \
     PATH=/opt/venv/bin:$PATH \
     DAGSTER_HOME=/opt/dagster/home
 
-RUN pip install --no-cache-dir uv==0.13.9
+# Behind a TLS-intercepting proxy, pass its CA bundle for the build only (scripts/build_image.sh does):
+# --volume <bundle>:/etc/ssl/certs/ca-certificates.crt:ro --build-arg PIP_CERT=... --build-arg SSL_CERT_FILE=...
+ARG PIP_CERT
+ARG SSL_CERT_FILE
+# uv in its own venv: Debian's system Python refuses `pip install` outside one (PEP 668)
+RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir uv==0.13.9 && ln -s /opt/uv/bin/uv /usr/local/bin/uv
 WORKDIR /app
 # Dependencies first (cached layer), from the lock file only.
 COPY pyproject.toml uv.lock README.md ./
@@ -42,6 +50,7 @@ RUN python -m retina_assets.model.provenance > /app/retina-fingerprint.json \
  && python -c "import json,hashlib; f=json.load(open('/app/retina-fingerprint.json')); \
 assert f['uv_lock_sha256'] == hashlib.sha256(open('/app/uv.lock','rb').read()).hexdigest()"
 COPY dagster.yaml workspace.yaml ./
+COPY deploy ./deploy
 RUN mkdir -p $DAGSTER_HOME && cp dagster.yaml $DAGSTER_HOME/dagster.yaml
 
 ENV RETINA_CLIENTS_DIR=/app/clients

@@ -20,6 +20,7 @@ pytest_plugins = [
     "retina_assets_tests.support.servers_s3",
     "retina_assets_tests.support.servers_azure",
     "retina_assets_tests.support.servers_spark",
+    "retina_assets_tests.support.servers_postgres",
 ]
 
 
@@ -48,3 +49,12 @@ def instance() -> Iterator[dg.DagsterInstance]:
     """A real Dagster instance with temporary storage (event log, runs), discarded after the test."""
     with dg.instance_for_test() as inst:
         yield inst
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> object:
+    """Keep each phase's report on the test item (``item.rep_call``), so fixtures can tell whether the test
+    failed (the browser tests save a screenshot then)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

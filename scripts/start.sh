@@ -17,4 +17,10 @@ echo "==> writing sample client drops to $RETINA_LANDING_URI"
 
 echo "==> starting Dagster UI + daemon on http://${DAGSTER_HOST:-127.0.0.1}:${DAGSTER_PORT:-3000}"
 echo "    lake: $RETINA_LAKE_URI   landing: $RETINA_LANDING_URI   DAGSTER_HOME: $DAGSTER_HOME"
-exec .venv/bin/dagster dev -w workspace.yaml -h "${DAGSTER_HOST:-127.0.0.1}" -p "${DAGSTER_PORT:-3000}"
+# A shell that starts us in the background (CI, nohup, a service manager) hands down SIGINT (and so, in
+# `dagster dev`, SIGTERM) as *ignored*: restore the default handlers before exec, so SIGTERM and Ctrl-C stop
+# the webserver, the daemon and their code servers. `dagster dev` keeps this process id.
+exec .venv/bin/python -c 'import os, signal, sys
+for s in (signal.SIGINT, signal.SIGTERM): signal.signal(s, signal.SIG_DFL)
+os.execv(sys.argv[1], sys.argv[1:])' .venv/bin/dagster dev -w workspace.yaml \
+  -h "${DAGSTER_HOST:-127.0.0.1}" -p "${DAGSTER_PORT:-3000}"

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # README command 2: set up everything (Python deps from uv.lock, the Azurite emulator from npm) and run
-# the linter and the whole test suite. Extra arguments go to pytest (e.g. `-k storage`).
+# the linter and the whole test suite. Browser screenshots land in test-artifacts/browser/. Extra arguments go to pytest (e.g. `-k storage`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if [ -f scripts/install_azurite.sh ]; then bash scripts/install_azurite.sh; fi
+bash scripts/install_system_packages.sh  # chromium (browser tests), postgresql (split deployment test)
 
 echo "==> ruff"
 .venv/bin/ruff check retina_assets retina_assets_tests benchmarks

@@ -19,6 +19,7 @@ import warnings
 import dagster as dg
 
 from retina_assets.catalog import load_clients_and_errors
+from retina_assets.defs.alerts import AlertWebhook, run_failure_alert
 from retina_assets.defs.client import build_client_definitions
 from retina_assets.defs.io_manager import LakeIOManager
 from retina_assets.defs.rebuild import retina_rebuild_version
@@ -58,6 +59,7 @@ def build_definitions(
             "lake": lake,
             "landing": LandingResource(landing_uri=settings.landing_uri, credentials=credentials),
             "spark": SparkResource(spark_config=local_spark_config()),
+            "alert_webhook": AlertWebhook.from_env(),
         }
     )
     parts: list[dg.Definitions] = []
@@ -73,12 +75,26 @@ def build_definitions(
         log.error("client spec not loaded: %s", error)
         warnings.warn(f"client spec not loaded: {error}", SpecErrorWarning, stacklevel=2)
     extra = [spec_errors_sensor(errors)] if errors else []
+    automation = [automation_sensor()] if parts else []
     # retention applies every spec that loaded (its policy holds even if its assets failed to build)
     return dg.Definitions.merge(
         *parts,
         resources,
         retention_definitions(specs),
-        dg.Definitions(sensors=extra, jobs=[retina_rebuild_version]),
+        dg.Definitions(sensors=[*extra, *automation, run_failure_alert], jobs=[retina_rebuild_version]),
+    )
+
+
+def automation_sensor() -> dg.AutomationConditionSensorDefinition:
+    """Dagster's automation-condition sensor, but running from the start (Dagster's default one is
+    stopped): it evaluates the features' automation conditions, e.g. rebuilding ``order_summary`` once its
+    validated input has passed its blocking checks."""
+    return dg.AutomationConditionSensorDefinition(
+        "default_automation_condition_sensor",
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Evaluates the assets' automation conditions (on by default).",
     )
 
 

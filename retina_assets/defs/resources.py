@@ -115,6 +115,10 @@ class LakeResource(dg.ConfigurableResource):
         """Store the client's spec document in the lake (once); returns its URI."""
         return store_spec(self.store().fs, client)
 
+    def filesystem(self) -> LakeFileSystem:
+        """The lake's filesystem (for state kept beside the versions, e.g. the drop sensors' state)."""
+        return filesystem_for(self.lake_uri, self.storage_options())
+
 
 class LandingResource(dg.ConfigurableResource):
     """Where clients' drops land: a local folder, ``s3://bucket/prefix`` or ``abfs://container/prefix``.

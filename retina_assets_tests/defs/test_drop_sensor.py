@@ -14,7 +14,7 @@ import pytest
 
 from retina_assets.defs import sensors as drop_sensor
 from retina_assets.defs.landing import landing_data_version
-from retina_assets.defs.resources import LandingResource
+from retina_assets.defs.resources import LakeResource, LandingResource
 from retina_assets.model.spec import ClientSpec, CompletenessRule, load_client_spec
 from retina_assets.settings import REPO_ROOT
 from retina_assets.storage.filesystem import filesystem_for
@@ -31,10 +31,13 @@ def demo_spec(**completeness: object) -> ClientSpec:
 
 
 class Landing:
-    """A landing root on one backend, and a sensor for the demo client over it."""
+    """A landing root and a lake (for the sensor's state) on one backend, a real Dagster instance, and a
+    sensor for the demo client over them."""
 
-    def __init__(self, root: str, spec: ClientSpec):
+    def __init__(self, root: str, spec: ClientSpec, lake: str, instance: dg.DagsterInstance):
         self.root = root
+        self.lake = lake
+        self.instance = instance
         self.fs = filesystem_for(root)
         self.spec = spec
         job = dg.define_asset_job("demo_ingest", selection=dg.AssetSelection.groups("demo"))
@@ -46,8 +49,12 @@ class Landing:
 
     def tick(self) -> list[dg.RunRequest]:
         """One evaluation, as the daemon does it: a fresh context with the stored cursor."""
+        resources = {
+            "landing": LandingResource(landing_uri=self.root),
+            "lake": LakeResource(lake_uri=self.lake),
+        }
         with dg.build_sensor_context(
-            cursor=self.cursor, resources={"landing": LandingResource(landing_uri=self.root)}
+            cursor=self.cursor, resources=resources, instance=self.instance
         ) as context:
             result = self.sensor(context)
         assert isinstance(result, dg.SensorResult)
@@ -57,9 +64,14 @@ class Landing:
 
 
 @pytest.fixture
-def make_landing(request: pytest.FixtureRequest, backend: str, tmp_path: Path) -> Callable[..., Landing]:
+def make_landing(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path, instance: dg.DagsterInstance
+) -> Callable[..., Landing]:
+    lake = backend_root(request, backend, tmp_path, "lake")
+
     def make(**completeness: object) -> Landing:
-        return Landing(backend_root(request, backend, tmp_path, "landing"), demo_spec(**completeness))
+        root = backend_root(request, backend, tmp_path, "landing")
+        return Landing(root, demo_spec(**completeness), lake, instance)
 
     return make
 
@@ -136,7 +148,7 @@ def test_the_cursor_alone_carries_state_across_restarts(
     real = drop_sensor.sha256_of_file
     monkeypatch.setattr(drop_sensor, "sha256_of_file", lambda fs, uri: reads.append(uri) or real(fs, uri))
     assert restarted.tick() == []
-    assert reads == []  # unchanged files are not read again: their hashes are in the cursor
+    assert reads == []  # unchanged files are not read again: the cursor names their hashes' state file
     restarted.put("orders_20101203.csv", b"day 03")
     restarted.put("orders_20101203.csv.done", b"")
     [request] = restarted.tick()
@@ -164,3 +176,79 @@ def test_a_badly_dated_file_is_reported_and_never_holds_up_the_others(
     assert "orders_20300101.csv: as_of_date 2030-01-01 is not a partition of client demo" in log
     assert landing.tick() == []
     assert "orders_20101341.csv" not in capfd.readouterr().err  # reported once, not on every tick
+
+
+def test_the_cursor_stays_small_and_an_idle_tick_reads_nothing(
+    make_landing: Callable[..., Landing], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = make_landing(mode="marker")
+    sizes = []
+    for month in ("201012", "201101", "201102"):
+        for day in range(1, 21):
+            name = f"orders_{month}{day:02d}.csv"
+            landing.put(name, f"{name} content".encode())
+            landing.put(f"{name}.done", b"")
+        assert len(landing.tick()) == 20
+        sizes.append(len(landing.cursor or ""))
+    assert max(sizes) < 400 and len(set(sizes)) == 1, sizes  # 20, 40 and 60 files: the same small cursor
+    # an idle tick neither hashes a file nor loads the state from the lake
+    calls: list[str] = []
+    monkeypatch.setattr(drop_sensor, "sha256_of_file", lambda fs, uri: calls.append(uri) or "")
+    monkeypatch.setattr(drop_sensor.DropState, "load", lambda self, name: calls.append(name) or {})
+    before = landing.cursor
+    assert landing.tick() == []
+    assert calls == [] and landing.cursor == before
+
+
+def test_content_requested_before_is_not_ingested_again_after_its_file_left_the_landing(
+    make_landing: Callable[..., Landing],
+) -> None:
+    from dagster._core.test_utils import create_run_for_test
+
+    landing = make_landing(mode="marker")
+    landing.put("orders_20101201.csv", b"sent once")
+    landing.put("orders_20101201.csv.done", b"")
+    [request] = landing.tick()
+    # a tick that failed after creating its run leaves it NOT_STARTED: the drop is requested again (same
+    # run key, so the daemon launches that run) ...
+    create_run_for_test(landing.instance, job_name="demo_ingest", tags=request.tags)
+    landing.cursor = None
+    [again] = landing.tick()
+    assert again.run_key == request.run_key
+    # ... while a submitted run counts as requested
+    create_run_for_test(
+        landing.instance, job_name="demo_ingest", tags=request.tags, status=dg.DagsterRunStatus.SUCCESS
+    )
+    landing.fs.delete(f"{landing.root}/demo/orders_20101201.csv")
+    landing.fs.delete(f"{landing.root}/demo/orders_20101201.csv.done")
+    assert landing.tick() == []
+    landing.put("orders_20101205.csv", b"sent once")  # weeks later, the same bytes under another name
+    landing.put("orders_20101205.csv.done", b"")
+    assert landing.tick() == []
+    landing.put("orders_20101206.csv", b"new bytes")
+    landing.put("orders_20101206.csv.done", b"")
+    assert [r.partition_key for r in landing.tick()] == ["2010-12-06"]
+
+
+def test_a_cursor_of_the_earlier_format_is_taken_over_without_reading_files_again(
+    make_landing: Callable[..., Landing], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing = make_landing(mode="marker")
+    uri = f"{landing.root}/demo/orders_20101201.csv"
+    landing.put("orders_20101201.csv", b"ingested under the earlier cursor")
+    landing.put("orders_20101201.csv.done", b"")
+    info = landing.fs.info(uri)
+    content = hashlib.sha256(b"ingested under the earlier cursor").hexdigest()
+    landing.cursor = json.dumps(
+        {
+            "v": 2,
+            "seen": [f"orders:{content}"],
+            "pending": {},
+            "hashed": {uri: [info.size, info.token, content]},
+            "bad": [],
+        }
+    )
+    reads: list[str] = []
+    monkeypatch.setattr(drop_sensor, "sha256_of_file", lambda fs, u: reads.append(u) or "")
+    assert landing.tick() == [] and reads == []
+    assert json.loads(landing.cursor or "{}")["v"] == drop_sensor.CURSOR_VERSION

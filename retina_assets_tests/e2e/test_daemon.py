@@ -95,6 +95,12 @@ def paths_of(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> 
 def test_daemon_ingests_drops_dedupes_across_restart_and_rebuilds_corrections(
     lake_env: LakeEnv, daemon: Daemon
 ) -> None:
+    drop_to_features(lake_env, daemon)
+
+
+def drop_to_features(lake_env: LakeEnv, daemon: Daemon) -> None:
+    """The scenario, for any deployment whose ``start``/``stop`` start and stop its daemon over the
+    instance in ``daemon.home`` (also run by the split-deployment test)."""
     from retina_assets.demo import SAMPLE, write_drops
 
     days = ("2010-12-01", "2010-12-02")

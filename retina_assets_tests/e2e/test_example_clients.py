@@ -137,7 +137,7 @@ def test_sensor_runs_only_the_dropped_dataset_of_a_multi_dataset_client(
     settings = LakeEnv(tmp_path / "lake", landing, clients_dir).settings
     defs = build_definitions(settings)
     sensor = defs.resolve_sensor_def("completejourney_drop_sensor")
-    resources = {"landing": defs.resources["landing"]}
+    resources = {"landing": defs.resources["landing"], "lake": defs.resources["lake"]}
     with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
         first = sensor(ctx)
         ctx.update_cursor(first.cursor)

@@ -117,7 +117,11 @@ def test_sensor_requests_on_object_storage_run_as_requested(
     defs = build_definitions(LakeSettings(lake, landing, str(REPO_ROOT / "clients")))
     sensor = defs.resolve_sensor_def("demo_drop_sensor")
     with (
-        dg.build_sensor_context(resources={"landing": defs.resources["landing"]}) as context,
+        dg.instance_for_test() as instance,
+        dg.build_sensor_context(
+            resources={"landing": defs.resources["landing"], "lake": defs.resources["lake"]},
+            instance=instance,
+        ) as context,
         pytest.MonkeyPatch.context() as patch,
     ):
         patch.setattr(

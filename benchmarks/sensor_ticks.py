@@ -1,0 +1,219 @@
+"""Drop-sensor ticks over a landing location holding many files, on local disk and on S3 (a moto server).
+
+Usage::
+
+    python -m benchmarks.sensor_ticks [--counts 1000,10000,100000] [--backends local,s3] [--repeats 5]
+
+For each backend and file count N it lands N small drops of a client (the demo client's format, with a
+start date far enough back that every file is a drop of its own day), then measures with the real sensor,
+a real Dagster instance and the lake holding the sensor's state:
+
+* the first tick (lists, hashes every file, requests N runs, writes the state file);
+* an idle tick (nothing changed: the case every interval of a quiet day), median of ``--repeats``, wall
+  and CPU seconds;
+* a tick after one new drop arrived among the N (loads the state, hashes one file, writes the state);
+* the cursor's size and the state file's size.
+
+The table goes to stdout and ``benchmarks/results/sensor_ticks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import dagster as dg
+
+from retina_assets.defs import sensors
+from retina_assets.defs.resources import LakeResource, LandingResource
+from retina_assets.model.spec import ClientSpec, CompletenessRule, load_client_spec
+from retina_assets.settings import REPO_ROOT
+from retina_assets.storage.filesystem import filesystem_for
+
+RESULTS = Path(__file__).resolve().parent / "results" / "sensor_ticks.md"
+FIRST_DAY = dt.date(1700, 1, 1)
+
+
+def bench_spec() -> ClientSpec:
+    spec = load_client_spec(REPO_ROOT / "clients" / "demo.yaml")
+    return spec.model_copy(
+        update={
+            "start_date": FIRST_DAY,
+            "end_date": None,
+            "completeness": CompletenessRule(mode="quiet_period", quiet_seconds=1),
+        }
+    )
+
+
+def drop_name(i: int) -> str:
+    return f"orders_{(FIRST_DAY + dt.timedelta(days=i)).strftime('%Y%m%d')}.csv"
+
+
+def land(root: str, count: int, start: int = 0) -> None:
+    fs = filesystem_for(root)
+    if fs.is_local:
+        folder = Path(root) / "demo"
+        folder.mkdir(parents=True, exist_ok=True)
+        old = time.time() - 3600  # landed an hour ago: past any quiet period
+        for i in range(start, start + count):
+            path = folder / drop_name(i)
+            path.write_bytes(f"InvoiceNo;Quantity\r\n{i};1\r\n".encode())
+            os.utime(path, (old, old))
+        return
+
+    def put(i: int) -> None:
+        fs.fs.pipe_file(f"{root}/demo/{drop_name(i)}", f"InvoiceNo;Quantity\r\n{i};1\r\n".encode())
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(put, range(start, start + count)))
+    time.sleep(1.1)  # past the 1 s quiet period of the benchmark client
+
+
+class Ticker:
+    def __init__(self, landing: str, lake: str, instance: dg.DagsterInstance):
+        job = dg.define_asset_job("demo_ingest", selection=dg.AssetSelection.groups("demo"))
+        self.sensor = sensors.build_drop_sensor(bench_spec(), job)
+        self.resources = {
+            "landing": LandingResource(landing_uri=landing),
+            "lake": LakeResource(lake_uri=lake),
+        }
+        self.instance = instance
+        self.cursor: str | None = None
+
+    def tick(self) -> tuple[float, float, int]:
+        """One evaluation: wall seconds, CPU seconds, run requests."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        with dg.build_sensor_context(
+            cursor=self.cursor, resources=self.resources, instance=self.instance
+        ) as context:
+            result = self.sensor(context)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        self.cursor = result.cursor
+        return wall, cpu, len(result.run_requests or [])
+
+
+def state_bytes(lake: str) -> int:
+    fs = filesystem_for(lake)
+    return sum(f.size for f in fs.list_files(f"{lake}/{sensors.STATE_FOLDER}/demo"))
+
+
+def measure(backend: str, count: int, repeats: int, root: Callable[[str], str], log: Callable[[str], None]):
+    landing, lake = root("landing"), root("lake")
+    started = time.perf_counter()
+    land(landing, count)
+    log(f"  {backend} {count:>7,}: landed in {time.perf_counter() - started:.0f}s")
+    with dg.instance_for_test() as instance:
+        ticker = Ticker(landing, lake, instance)
+        first = ticker.tick()
+        assert first[2] == count, first
+        idle = [ticker.tick() for _ in range(repeats)]
+        assert all(n == 0 for _, _, n in idle)
+        land(landing, 1, start=count)
+        one_new = ticker.tick()
+        assert one_new[2] == 1, one_new
+        row = {
+            "backend": backend,
+            "files": count,
+            "first_tick_s": first[0],
+            "idle_tick_s": statistics.median(w for w, _, _ in idle),
+            "idle_tick_cpu_s": statistics.median(c for _, c, _ in idle),
+            "one_new_tick_s": one_new[0],
+            "cursor_bytes": len(ticker.cursor or ""),
+            "state_bytes": state_bytes(lake),
+        }
+    log(f"  {row}")
+    return row
+
+
+def render(rows: list[dict], machine: str) -> str:
+    head = (
+        "| backend | landing files | first tick (hashes all) | idle tick, median | idle tick CPU | "
+        "tick after 1 new drop | cursor | state file in the lake |\n|---|---|---|---|---|---|---|---|\n"
+    )
+    body = "".join(
+        f"| {r['backend']} | {r['files']:,} | {r['first_tick_s']:.2f} s | {r['idle_tick_s']:.3f} s | "
+        f"{r['idle_tick_cpu_s']:.3f} s | {r['one_new_tick_s']:.2f} s | {r['cursor_bytes']} B | "
+        f"{r['state_bytes'] / 1024:,.0f} KiB |\n"
+        for r in rows
+    )
+    return f"# Drop-sensor ticks\n\n{machine}\n\n{head}{body}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--counts", default="1000,10000,100000")
+    parser.add_argument("--backends", default="local,s3")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    counts = [int(c) for c in args.counts.split(",")]
+    backends = args.backends.split(",")
+    machine = (
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, Python {platform.python_version()}; medians of {args.repeats} idle ticks"
+    )
+    rows = []
+    work = Path(tempfile.mkdtemp(prefix="sensor-ticks-"))
+    moto = None
+    try:
+        for backend in backends:
+            if backend == "s3":
+                moto, endpoint = start_moto(work)
+                os.environ.update(
+                    AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_ENDPOINT_URL=endpoint
+                )
+                os.environ.setdefault("AWS_REGION", "us-east-1")
+            for count in counts:
+                tag = uuid.uuid4().hex[:8]
+                if backend == "local":
+
+                    def root(name: str, tag: str = tag) -> str:
+                        return str(work / tag / name)
+                else:
+                    bucket = f"bench-{tag}"
+                    filesystem_for(f"s3://{bucket}").fs.mkdir(bucket)
+
+                    def root(name: str, bucket: str = bucket) -> str:
+                        return f"s3://{bucket}/{name}"
+
+                rows.append(measure(backend, count, args.repeats, root, print))
+                if backend == "local":
+                    shutil.rmtree(work / tag, ignore_errors=True)
+    finally:
+        if moto is not None:
+            from retina_assets_tests.support.servers import stop_process_group
+
+            stop_process_group(moto)
+        shutil.rmtree(work, ignore_errors=True)
+    text = render(rows, machine)
+    print(text)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(text)
+    return 0
+
+
+def start_moto(work: Path):
+    from retina_assets_tests.support.servers import free_port, start_process, wait_for_port
+
+    port = free_port()
+    log = str(work / "moto.log")
+    proc = start_process(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)], log
+    )
+    wait_for_port(proc, port, timeout=60, log_path=log)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
