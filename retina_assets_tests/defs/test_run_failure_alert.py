@@ -15,6 +15,7 @@ import pytest
 from retina_assets.definitions import build_definitions
 from retina_assets.defs.alerts import WEBHOOK_ENV_VAR, AlertWebhook, run_failure_alert
 from retina_assets_tests.support.lake_env import LakeEnv
+from retina_assets_tests.support.landing import settled
 
 
 class Webhook:
@@ -64,7 +65,9 @@ def failed_run(env: LakeEnv, instance: dg.DagsterInstance) -> tuple[dg.DagsterRu
     """Run the demo ingest job for a drop that lacks the contract's columns; return the run and its
     RUN_FAILURE event."""
     (env.landing / "demo").mkdir(exist_ok=True)
-    (env.landing / "demo" / "orders_20101201.csv").write_bytes(b"Colour;Size\r\nred;3\r\n")
+    drop = env.landing / "demo" / "orders_20101201.csv"
+    drop.write_bytes(b"Colour;Size\r\nred;3\r\n")
+    settled(drop)  # a finished upload: the run fails on its columns, not on the quiet period
     defs = build_definitions(env.settings)
     result = defs.resolve_job_def("demo_ingest").execute_in_process(
         partition_key="2010-12-01",
