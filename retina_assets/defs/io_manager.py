@@ -38,6 +38,7 @@ from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.versioned_store import (
     DatasetVersion,
     RecordBatchStream,
+    StagedVersion,
     VersionedStore,
     table_from_any,
 )
@@ -100,24 +101,31 @@ def write_output(
     run_id: str | None,
     basis: dict[str, Any] | None = None,
 ) -> tuple[DatasetVersion, dict[str, Any]]:
-    """Write one output (a table or frame, or a :class:`RecordBatchStream`) as a version of ``name``; returns
+    """Write one output (a table or frame, a :class:`RecordBatchStream`, or a :class:`StagedVersion` whose
+    parts executors already wrote) as a version of ``name``; returns
     the version and the output's own metadata (plain values). ``basis`` (from
     :func:`retina_assets.model.provenance.provenance_basis`, optionally with ``inputs``) is completed into the
     version's provenance record."""
-    stream = obj if isinstance(obj, RecordBatchStream) else None
-    paths = [*stream.input_paths, *input_paths] if stream is not None else list(input_paths)
+    described = isinstance(obj, RecordBatchStream | StagedVersion)
+    paths = [*obj.input_paths, *input_paths] if described else list(input_paths)
     provenance = None
     if basis is not None:
         given = basis.get("inputs")
         core = {k: v for k, v in basis.items() if k != "inputs"}
         provenance = complete_provenance(core, provenance_inputs(paths, given), run_id, partition)
-    if stream is not None:
-        version = store.write(
-            name.zone, name.client, name.dataset, partition, stream.batches, schema=stream.schema,
-            input_paths=paths, run_id=run_id, table_layout=stream.table_layout, provenance=provenance,
+    if isinstance(obj, StagedVersion):
+        version = store.commit_parts(
+            name.zone, name.client, name.dataset, partition, obj.parts, schema=obj.schema,
+            input_paths=paths, run_id=run_id, provenance=provenance, staging_area=obj.staging_area,
         )  # fmt: skip
-        after = stream.after_write() if stream.after_write is not None else {}
-        return version, {**stream.metadata, **after}
+        return version, dict(obj.metadata)
+    if isinstance(obj, RecordBatchStream):
+        version = store.write(
+            name.zone, name.client, name.dataset, partition, obj.batches, schema=obj.schema,
+            input_paths=paths, run_id=run_id, table_layout=obj.table_layout, provenance=provenance,
+        )  # fmt: skip
+        after = obj.after_write() if obj.after_write is not None else {}
+        return version, {**obj.metadata, **after}
     version = store.write(
         name.zone, name.client, name.dataset, partition, table_from_any(obj), input_paths=paths,
         run_id=run_id, provenance=provenance,

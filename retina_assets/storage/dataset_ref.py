@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -10,7 +12,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for
-from retina_assets.storage.integrity import check_download, hash_from_name, verified_local_file, verify
+from retina_assets.storage.integrity import (
+    check_download,
+    hash_from_name,
+    verified_local_files,
+    verify,
+    version_parts,
+)
+from retina_assets.storage.parts import is_multipart_uri
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,6 +32,10 @@ class DatasetRef:
 
     Stages pass these so that a downstream step reads exactly the bytes its upstream recorded, and so a
     Spark step can read the path itself instead of pulling data through Python.
+
+    A multi-part version (a folder of parts, :mod:`retina_assets.storage.parts`) reads as one dataset, its
+    parts in order, each part checked against the hash its name carries and the folder against the
+    version's hash.
 
     Every read checks the bytes against :attr:`expected_hash` first (streamed;
     :mod:`retina_assets.storage.integrity`) and raises
@@ -51,21 +64,41 @@ class DatasetRef:
         if self.expected_hash is not None:
             verify(self._fs(), self.uri, self.expected_hash)
 
+    @property
+    def is_multipart(self) -> bool:
+        """True for a version written as several part files (its ``uri`` is their folder)."""
+        return is_multipart_uri(self.uri)
+
     def to_arrow(self, columns: list[str] | None = None) -> pa.Table:
-        with verified_local_file(self._fs(), self.uri, self.expected_hash) as local:
-            return pq.read_table(local, columns=columns)
+        with verified_local_files(self._fs(), self.uri, self.expected_hash) as local:
+            if len(local) == 1:
+                return pq.read_table(local[0], columns=columns)
+            return pa.concat_tables(pq.read_table(part, columns=columns) for part in local)
 
     def to_arrow_schema(self) -> pa.Schema:
-        """The Arrow schema of the version (after verifying the bytes; then reads only the Parquet footer)."""
+        """The Arrow schema of the version (after verifying the bytes; then reads only the Parquet footer;
+        every part of a multi-part version has the same schema)."""
         self.verify()
         fs = self._fs()
-        with fs.open_read(self.uri) as fh:
+        first = version_parts(fs, self.uri, self.expected_hash)[0] if self.is_multipart else self.uri
+        with fs.open_read(first) as fh:
             return pq.read_schema(fh)
 
     def local_copy(self, tmp_dir: str) -> str:
         """A verified local path with the version's bytes: the file itself on local disk, else a download
-        into ``tmp_dir`` (the caller removes ``tmp_dir``)."""
+        into ``tmp_dir`` (the caller removes ``tmp_dir``). For a multi-part version, a local folder of its
+        parts (the version's own folder on local disk)."""
         fs = self._fs()
+        if self.is_multipart:
+            self.verify()
+            if fs.is_local:
+                return fs._strip(self.uri)
+            folder = os.path.join(tmp_dir, uuid.uuid4().hex)
+            os.makedirs(folder)
+            for part in version_parts(fs, self.uri, self.expected_hash):
+                local = fs.download(part, os.path.join(folder, part.rsplit("/", 1)[-1]))
+                check_download(local, part, hash_from_name(part))
+            return folder
         if fs.is_local:
             self.verify()
             return fs.local_copy(self.uri, tmp_dir)

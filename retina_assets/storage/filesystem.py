@@ -227,7 +227,10 @@ class LakeFileSystem:
         """A local path with the bytes of ``uri``: the file itself on local disk, else a download."""
         if self.is_local:
             return self._strip(uri)
-        dest = os.path.join(tmp_dir, uuid.uuid4().hex + "-" + os.path.basename(uri))
+        return self.download(uri, os.path.join(tmp_dir, uuid.uuid4().hex + "-" + os.path.basename(uri)))
+
+    def download(self, uri: str, dest: str) -> str:
+        """Copy the object ``uri`` to the local file ``dest`` (retried while the store fails transiently)."""
         self._call("download", uri, lambda: self.fs.get(self._strip(uri), dest))
         return dest
 
@@ -371,9 +374,20 @@ class LakeFileSystem:
         """Last-modified time of ``uri`` (epoch seconds), or ``None`` when the backend does not say."""
         return self.info(uri).modified
 
-    def delete(self, uri: str) -> None:
+    def delete(self, uri: str, recursive: bool = False) -> None:
+        """Delete the file ``uri`` (with ``recursive``: the folder and everything below it); a missing one
+        is not an error."""
         with contextlib.suppress(FileNotFoundError):
-            self._call("delete", uri, lambda: self.fs.rm(self._strip(uri)))
+            self._call("delete", uri, lambda: self.fs.rm(self._strip(uri), recursive=recursive))
+
+    def copy(self, src: str, dest: str) -> None:
+        """Copy the file ``src`` to ``dest`` within the lake, atomically at ``dest`` (local disk: a hard link
+        or a copy renamed into place; object stores: a server-side copy, which is all-or-nothing)."""
+        if not self.is_local:
+            self._call("copy", src, lambda: self.fs.copy(self._strip(src), self._strip(dest)))
+            self.fs.invalidate_cache(os.path.dirname(self._strip(dest)))
+            return
+        self.publish_file(self._strip(src), dest, replace=True)
 
     # --- helpers -----------------------------------------------------------------------------------
     def _strip(self, uri: str) -> str:

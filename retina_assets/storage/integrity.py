@@ -20,8 +20,11 @@ import uuid
 from collections.abc import Iterator
 
 from retina_assets.storage.filesystem import LakeFileSystem, sha256_file
+from retina_assets.storage.parts import combined_hash, is_multipart_uri, parse_part_name
 
-_HASH_NAME = re.compile(r"^([0-9a-f]{64})\.parquet$")
+# a version file (<sha256>.parquet), a part of a multi-part version (part-NNNNN-<sha256>.parquet) or a
+# multi-part version's folder (<sha256>)
+_HASH_NAME = re.compile(r"^(?:part-\d{5}-)?([0-9a-f]{64})(?:\.parquet)?$")
 _VERIFIED: dict[tuple[str, str], tuple[int, str]] = {}
 _VERIFIED_LOCK = threading.Lock()
 
@@ -39,13 +42,34 @@ class ContentHashMismatchError(ValueError):
 
 
 def hash_from_name(uri: str) -> str | None:
-    """The content hash a version file's name carries (``<sha256>.parquet``), or ``None``."""
+    """The content hash a version's name carries (``<sha256>.parquet``, a part's
+    ``part-NNNNN-<sha256>.parquet`` or a multi-part version's folder ``<sha256>``), or ``None``."""
     match = _HASH_NAME.match(uri.rstrip("/").rsplit("/", 1)[-1])
     return match.group(1) if match else None
 
 
+def version_parts(fs: LakeFileSystem, uri: str, expected: str | None) -> list[str]:
+    """The part files of the multi-part version folder ``uri``, in part order, after checking that the
+    folder holds exactly the parts whose names combine to ``expected`` (a missing, extra or renamed part
+    raises :class:`ContentHashMismatchError`). Each part's bytes are checked by :func:`verify`."""
+    files = [f.uri for f in fs.list_files(uri) if parse_part_name(f.uri.rsplit("/", 1)[-1])]
+    names = [f.rsplit("/", 1)[-1] for f in files]
+    if not files:
+        raise ContentHashMismatchError(uri, expected or "(a multi-part version)", "no part files")
+    if expected is not None:
+        actual = combined_hash(names)
+        if actual != expected:
+            raise ContentHashMismatchError(uri, expected, f"{actual} (from its parts {names})")
+    return sorted(files, key=lambda f: f.rsplit("/", 1)[-1])
+
+
 def verify(fs: LakeFileSystem, uri: str, expected: str) -> None:
-    """Raise :class:`ContentHashMismatchError` unless the bytes at ``uri`` hash to ``expected`` (streamed)."""
+    """Raise :class:`ContentHashMismatchError` unless the bytes at ``uri`` hash to ``expected`` (streamed).
+    A multi-part version's folder is checked part by part (:func:`version_parts`)."""
+    if is_multipart_uri(uri):
+        for part in version_parts(fs, uri, expected):
+            verify(fs, part, hash_from_name(part) or "")
+        return
     info = fs.info(uri)
     key = (uri, expected)
     with _VERIFIED_LOCK:
@@ -64,6 +88,21 @@ def check_download(local: str, uri: str, expected: str | None) -> None:
         actual = sha256_file(local)
         if actual != expected:
             raise ContentHashMismatchError(uri, expected, actual)
+
+
+@contextlib.contextmanager
+def verified_local_files(fs: LakeFileSystem, uri: str, expected: str | None) -> Iterator[list[str]]:
+    """Local paths holding the bytes of a version, in order: the one file of a single-file version, or the
+    parts of a multi-part version folder, each checked like :func:`verified_local_file`."""
+    if not is_multipart_uri(uri):
+        with verified_local_file(fs, uri, expected) as local:
+            yield [local]
+        return
+    with contextlib.ExitStack() as stack:
+        yield [
+            stack.enter_context(verified_local_file(fs, part, hash_from_name(part)))
+            for part in version_parts(fs, uri, expected)
+        ]
 
 
 @contextlib.contextmanager

@@ -23,8 +23,12 @@ Guarantees, on every backend (local disk, S3, Azure):
 * **Dedupe.** If the new bytes equal the current version of the partition, nothing is committed and the
   current version is returned (``deduplicated=True``).
 
-A version is one file today; a record names it by ``path``. A writer producing several files per version
-would add their names to the record and publish the view folder's files the same way.
+A version is one file (``<sha256>.parquet``) or, when written in parallel (Spark executors), a folder of part
+files whose names carry their hashes (:mod:`retina_assets.storage.parts`); the record's ``path`` names the
+file or folder and ``parts`` lists the parts. Both are committed, deduplicated, verified and published the
+same way; the current view of a multi-part version is its parts copied as ``part-0.parquet``,
+``part-1.parquet``, ... (each file replaced atomically; a reader of the view during the swap of a
+multi-part version may see a mix of parts, a reader of the version never does).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import dataclasses
 import datetime as dt
 import os
 import queue
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -47,7 +52,8 @@ from retina_assets.model.naming import PARTITION_COLUMN, SOURCE_ROW
 from retina_assets.storage import paths
 from retina_assets.storage.commit_log import CommitEntry, CommitLog, current_user, utc_now
 from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for, sha256_file
-from retina_assets.storage.integrity import hash_from_name, verified_local_file
+from retina_assets.storage.integrity import hash_from_name, verified_local_files
+from retina_assets.storage.parts import STAGING_DIR, StagedPart, combined_hash
 
 PARQUET_COMPRESSION = "zstd"
 PUBLISHED_FILE = "part-0.parquet"
@@ -82,6 +88,8 @@ class DatasetVersion:
     # what made it (code, locked environment, libraries, spec, engine, inputs with hashes; see
     # retina_assets.model.provenance); None for versions written before provenance was recorded
     provenance: dict[str, Any] | None = None
+    # a multi-part version's parts (name, sha256, row_count, num_bytes), in order; None for one file
+    parts: list[dict[str, Any]] | None = None
     deduplicated: bool = False
     commit_seq: int | None = None
     committed_at: str | None = None
@@ -170,6 +178,20 @@ class RecordBatchStream:
     metadata: dict[str, Any] = field(default_factory=dict)
     table_layout: bool = False  # write as the same rows in one Table would be (see VersionedStore.write)
     after_write: Callable[[], dict[str, Any]] | None = None  # metadata known only once streamed
+
+
+@dataclass
+class StagedVersion:
+    """An output whose rows were already written as parts where they were computed (Spark executors, via
+    :func:`stage_part`) and wait in ``staging_area`` to be committed as one multi-part version
+    (:meth:`VersionedStore.commit_parts`; the IO manager does it for an asset that returns one).
+    ``metadata`` describes the output (JSON-able values), ``input_paths`` are its sources."""
+
+    parts: list[StagedPart]
+    schema: pa.Schema
+    staging_area: str
+    input_paths: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def _clean_schema(schema: pa.Schema) -> pa.Schema:
@@ -265,7 +287,7 @@ class VersionedStore:
             if base is not None and base.content_hash == digest:
                 # unchanged: nothing to commit, but bring the view in step (a killed writer may have left it
                 # behind its commit)
-                self.fs.replace_with_copy(staged, view)
+                self._replace_view(zone, client, dataset, partition, [staged])
                 self._settle_view(zone, client, dataset, partition, digest)
                 return dataclasses.replace(base, deduplicated=True)
             uri = paths.join(
@@ -292,9 +314,132 @@ class VersionedStore:
             if not ours:  # a racing writer committed the same bytes first: that commit is the version
                 self._settle_view(zone, client, dataset, partition, "")
                 return dataclasses.replace(versions_from_log([entry])[0], deduplicated=True)
-            self.fs.replace_with_copy(staged, view)
+            self._replace_view(zone, client, dataset, partition, [staged])
         self._settle_view(zone, client, dataset, partition, digest)
         return dataclasses.replace(version, commit_seq=entry.seq, committed_at=entry.at)
+
+    def staging_area(self) -> str:
+        """A fresh folder in the lake (``<lake>/_staging/<id>``) for the parts of one multi-part write,
+        reachable by every executor on an object store as on local disk; :meth:`commit_parts` removes it."""
+        return paths.join(self.lake_uri, STAGING_DIR, uuid.uuid4().hex)
+
+    def commit_parts(
+        self,
+        zone: str,
+        client: str,
+        dataset: str,
+        partition: str,
+        parts: Sequence[StagedPart],
+        *,
+        schema: pa.Schema,
+        input_paths: Sequence[str] = (),
+        run_id: str | None = None,
+        provenance: Mapping[str, Any] | None = None,
+        staging_area: str | None = None,
+    ) -> DatasetVersion:
+        """Publish parts written by :func:`stage_part` (e.g. on Spark executors) as one multi-part version of
+        the partition, with the guarantees of :meth:`write`: content-addressed (the hash combines the parts'
+        hashes, computed where they were written), deduplicated against the current version, committed with
+        the same optimistic check (:class:`CommitConflictError`), then the view replaced. The driver moves
+        files; it never reads the data except to copy the parts into the current view. ``staging_area`` (from
+        :meth:`staging_area`) is removed afterwards, whatever happens."""
+        try:
+            return self._commit_parts(
+                zone, client, dataset, partition, parts, schema, input_paths, run_id, provenance
+            )
+        finally:
+            if staging_area is not None:
+                self.fs.delete(staging_area, recursive=True)
+
+    def _commit_parts(
+        self,
+        zone: str,
+        client: str,
+        dataset: str,
+        partition: str,
+        parts: Sequence[StagedPart],
+        schema: pa.Schema,
+        input_paths: Sequence[str],
+        run_id: str | None,
+        provenance: Mapping[str, Any] | None,
+    ) -> DatasetVersion:
+        if not parts:
+            raise ValueError(
+                f"{zone}/{client}/{dataset} [{partition}]: a multi-part write needs at least one part"
+            )
+        indexes = [p.index for p in parts]
+        if len(set(indexes)) != len(indexes):
+            raise ValueError(
+                f"{zone}/{client}/{dataset} [{partition}]: duplicate part indexes {sorted(indexes)}"
+            )
+        ordered = sorted(parts, key=lambda p: p.index)
+        digest = combined_hash(p.name for p in ordered)
+        log = self.commit_log(zone, client, dataset, partition)
+        base_entries = log.entries()
+        base_seq = base_entries[-1].seq if base_entries else 0
+        committed = versions_from_log(base_entries)
+        base = committed[-1] if committed else None
+        if base is not None and base.content_hash == digest:
+            self._settle_view(zone, client, dataset, partition, "")
+            return dataclasses.replace(base, deduplicated=True)
+        folder = paths.join(paths.version_dir(self.lake_uri, zone, client, dataset, partition), digest)
+        for part in ordered:
+            self._publish_part(part, paths.join(folder, part.name))
+        version = DatasetVersion(
+            zone=zone,
+            client=client,
+            dataset=dataset,
+            partition=partition,
+            path=folder,
+            content_hash=digest,
+            row_count=sum(p.row_count for p in ordered),
+            num_bytes=sum(p.num_bytes for p in ordered),
+            created_at=utc_now(),
+            columns={f.name: str(f.type) for f in _clean_schema(schema)},
+            input_paths=list(input_paths),
+            run_id=run_id,
+            published_path=self.view_path(zone, client, dataset, partition),
+            provenance=dict(provenance) if provenance is not None else None,
+            parts=[
+                {"name": p.name, "sha256": p.sha256, "row_count": p.row_count, "num_bytes": p.num_bytes}
+                for p in ordered
+            ],
+        )
+        entry, ours = self._commit(log, version, base_seq)
+        if not ours:
+            self._settle_view(zone, client, dataset, partition, "")
+            return dataclasses.replace(versions_from_log([entry])[0], deduplicated=True)
+        self._settle_view(zone, client, dataset, partition, "")
+        return dataclasses.replace(version, commit_seq=entry.seq, committed_at=entry.at)
+
+    def _publish_part(self, part: StagedPart, uri: str) -> None:
+        """Move a staged part to its place in the version folder and seal it. A part already there (same
+        name: same bytes) is kept if its bytes hash to its name, else replaced."""
+        if self.fs.exists(uri) and self.fs.sha256(uri) == part.sha256:
+            return
+        self.fs.copy(part.uri, uri)
+        actual = self.fs.sha256(uri)
+        if actual != part.sha256:
+            self.fs.delete(uri)
+            raise ValueError(
+                f"{part.uri}: staged part hashes to {actual}, not to the {part.sha256} its writer reported"
+            )
+        self.fs.seal(uri)
+
+    def _replace_view(
+        self, zone: str, client: str, dataset: str, partition: str, files: Sequence[str]
+    ) -> None:
+        """Make the local ``files`` (in order) the partition's current view: ``part-0.parquet``,
+        ``part-1.parquet``, ...; view files beyond them (left by a version with more parts) are removed
+        afterwards."""
+        view_dir = paths.partition_dir(self.lake_uri, zone, client, dataset, partition)
+        wanted = [paths.join(view_dir, _view_file(i)) for i in range(len(files))]
+        for local, uri in zip(files, wanted, strict=True):
+            self.fs.replace_with_copy(local, uri)
+        if len(files) > 1 or self.fs.exists(paths.join(view_dir, _view_file(1))):
+            for info in self.fs.list_files(view_dir):
+                if _VIEW_FILE.match(info.uri.rsplit("/", 1)[-1]) and info.uri not in wanted:
+                    self.fs.delete(info.uri)
 
     def _publish_version(self, staged: str, uri: str, digest: str) -> None:
         """Publish the staged bytes at their content-addressed path and seal them. A file already there is
@@ -335,11 +480,11 @@ class VersionedStore:
         raise RuntimeError(f"{view}: the current view did not settle after {VIEW_SETTLE_ATTEMPTS} attempts")
 
     def publish_view(self, version: DatasetVersion) -> str:
-        """Copy ``version`` (verified against its hash) to its partition's current-view file; returns it."""
-        view = self.view_path(version.zone, version.client, version.dataset, version.partition)
-        with verified_local_file(self.fs, version.path, version.content_hash) as local:
-            self.fs.replace_with_copy(local, view)
-        return view
+        """Copy ``version`` (verified against its hash) to its partition's current view; returns the view's
+        first file (``part-0.parquet``)."""
+        with verified_local_files(self.fs, version.path, version.content_hash) as local:
+            self._replace_view(version.zone, version.client, version.dataset, version.partition, local)
+        return self.view_path(version.zone, version.client, version.dataset, version.partition)
 
     def pin(self, version: DatasetVersion, reason: str, by: str | None = None) -> CommitEntry:
         """Keep ``version`` from retention until unpinned; recorded in its partition's commit log."""
@@ -352,7 +497,7 @@ class VersionedStore:
     def delete_version(self, version: DatasetVersion, reason: str, by: str | None = None) -> CommitEntry:
         """Delete a version's file, leaving a ``tombstone`` entry (written first) saying when and why."""
         entry = self._annotate(version, "tombstone", reason, by)
-        self.fs.delete(version.path)
+        self.fs.delete(version.path, recursive=version.parts is not None)
         return entry
 
     def _annotate(self, version: DatasetVersion, action: Any, reason: str, by: str | None) -> CommitEntry:
@@ -423,12 +568,41 @@ class VersionedStore:
         """Read one version file into a pyarrow Table, after checking its bytes against ``expected_hash``
         (default: the hash its ``<sha256>.parquet`` name carries; a file named otherwise is not checked)."""
         expected = expected_hash or hash_from_name(uri)
-        with verified_local_file(self.fs, uri, expected) as local:
-            return pq.read_table(local, columns=list(columns) if columns else None)
+        with verified_local_files(self.fs, uri, expected) as local:
+            tables = [pq.read_table(part, columns=list(columns) if columns else None) for part in local]
+        return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
 
     def read_version(self, version: DatasetVersion, columns: Sequence[str] | None = None) -> pa.Table:
         """Read a version, checked against its recorded content hash."""
         return self.read_table(version.path, columns, expected_hash=version.content_hash)
+
+
+_VIEW_FILE = re.compile(r"^part-\d+\.parquet$")
+
+
+def _view_file(index: int) -> str:
+    return PUBLISHED_FILE if index == 0 else f"part-{index}.parquet"
+
+
+def stage_part(
+    fs: LakeFileSystem,
+    staging_area: str,
+    index: int,
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+) -> StagedPart:
+    """Write one part of a multi-part version into ``staging_area`` (from :meth:`VersionedStore.staging_area`)
+    and return its :class:`StagedPart`; runs where the rows are (a Spark executor), holding one row group at a
+    time. The bytes depend only on the rows, their order and ``schema`` (the store's Parquet options, row
+    groups of ``ROW_GROUP_ROWS``), so the same rows give the same part hash on any machine."""
+    with fs.staged_file() as local:
+        row_count, _ = _write_parquet(local, batches, schema, table_layout=True)
+        digest = sha256_file(local)
+        num_bytes = os.path.getsize(local)
+        part = StagedPart(index, "", digest, row_count, num_bytes)
+        uri = paths.join(staging_area, part.name)
+        fs.publish_file(local, uri, replace=True)
+    return dataclasses.replace(part, uri=uri)
 
 
 _END = object()
