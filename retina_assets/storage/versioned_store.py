@@ -52,8 +52,14 @@ from retina_assets.model.naming import PARTITION_COLUMN, SOURCE_ROW
 from retina_assets.storage import paths
 from retina_assets.storage.commit_log import CommitEntry, CommitLog, current_user, utc_now
 from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for, sha256_file
-from retina_assets.storage.integrity import hash_from_name, verified_local_files
-from retina_assets.storage.parts import STAGING_DIR, StagedPart, combined_hash
+from retina_assets.storage.integrity import (
+    ContentHashMismatchError,
+    hash_from_name,
+    verified_local_files,
+    verify,
+    version_parts,
+)
+from retina_assets.storage.parts import STAGING_DIR, StagedPart, combined_hash, is_multipart_uri
 
 PARQUET_COMPRESSION = "zstd"
 PUBLISHED_FILE = "part-0.parquet"
@@ -415,27 +421,40 @@ class VersionedStore:
     def _publish_part(self, part: StagedPart, uri: str) -> None:
         """Move a staged part to its place in the version folder and seal it. A part already there (same
         name: same bytes) is kept if its bytes hash to its name, else replaced."""
-        if self.fs.exists(uri) and self.fs.sha256(uri) == part.sha256:
-            return
+        if self.fs.exists(uri):
+            with contextlib.suppress(ContentHashMismatchError):
+                verify(self.fs, uri, part.sha256)
+                return
         self.fs.copy(part.uri, uri)
-        actual = self.fs.sha256(uri)
-        if actual != part.sha256:
+        try:
+            verify(self.fs, uri, part.sha256)  # remembered: publishing the view does not hash it again
+        except ContentHashMismatchError as exc:
             self.fs.delete(uri)
             raise ValueError(
-                f"{part.uri}: staged part hashes to {actual}, not to the {part.sha256} its writer reported"
-            )
+                f"{part.uri}: staged part hashes to {exc.actual}, not to the {part.sha256} its writer reported"
+            ) from None
         self.fs.seal(uri)
 
     def _replace_view(
-        self, zone: str, client: str, dataset: str, partition: str, files: Sequence[str]
+        self,
+        zone: str,
+        client: str,
+        dataset: str,
+        partition: str,
+        files: Sequence[str],
+        *,
+        in_lake: bool = False,
     ) -> None:
-        """Make the local ``files`` (in order) the partition's current view: ``part-0.parquet``,
-        ``part-1.parquet``, ...; view files beyond them (left by a version with more parts) are removed
-        afterwards."""
+        """Make ``files`` (in order; local files, or with ``in_lake`` files of this object-store lake) the
+        partition's current view: ``part-0.parquet``, ``part-1.parquet``, ...; view files beyond them (left
+        by a version with more parts) are removed afterwards."""
         view_dir = paths.partition_dir(self.lake_uri, zone, client, dataset, partition)
         wanted = [paths.join(view_dir, _view_file(i)) for i in range(len(files))]
-        for local, uri in zip(files, wanted, strict=True):
-            self.fs.replace_with_copy(local, uri)
+        for source, uri in zip(files, wanted, strict=True):
+            if in_lake:
+                self.fs.copy(source, uri)
+            else:
+                self.fs.replace_with_copy(source, uri)
         if len(files) > 1 or self.fs.exists(paths.join(view_dir, _view_file(1))):
             for info in self.fs.list_files(view_dir):
                 if _VIEW_FILE.match(info.uri.rsplit("/", 1)[-1]) and info.uri not in wanted:
@@ -481,10 +500,16 @@ class VersionedStore:
 
     def publish_view(self, version: DatasetVersion) -> str:
         """Copy ``version`` (verified against its hash) to its partition's current view; returns the view's
-        first file (``part-0.parquet``)."""
-        with verified_local_files(self.fs, version.path, version.content_hash) as local:
-            self._replace_view(version.zone, version.client, version.dataset, version.partition, local)
-        return self.view_path(version.zone, version.client, version.dataset, version.partition)
+        first file (``part-0.parquet``). The parts of a multi-part version on an object store are copied by
+        the service (server-side), after each was checked against the hash its name carries."""
+        key = (version.zone, version.client, version.dataset, version.partition)
+        if is_multipart_uri(version.path) and not self.fs.is_local:
+            verify(self.fs, version.path, version.content_hash)
+            self._replace_view(*key, version_parts(self.fs, version.path, version.content_hash), in_lake=True)
+        else:
+            with verified_local_files(self.fs, version.path, version.content_hash) as local:
+                self._replace_view(*key, local)
+        return self.view_path(*key)
 
     def pin(self, version: DatasetVersion, reason: str, by: str | None = None) -> CommitEntry:
         """Keep ``version`` from retention until unpinned; recorded in its partition's commit log."""
