@@ -25,16 +25,17 @@ def write_parts(
     partition: str = PARTITION,
     *,
     zone: str = ZONE,
+    client: str = CLIENT,
     dataset: str = DATASET,
     input_paths: list[str] | None = None,
 ) -> DatasetVersion:
     """Stage one part per table (in small batches, as an executor streams them) and commit them as one
-    version of ``<zone>/demo/<dataset>`` [``partition``]."""
+    version of ``<zone>/<client>/<dataset>`` [``partition``]."""
     area = store.staging_area()
     staged = [
         stage_part(store.fs, area, i, t.to_batches(max_chunksize=7), SCHEMA) for i, t in enumerate(tables)
     ]
     return store.commit_parts(
-        zone, CLIENT, dataset, partition, staged, schema=SCHEMA, run_id="r1", staging_area=area,
+        zone, client, dataset, partition, staged, schema=SCHEMA, run_id="r1", staging_area=area,
         input_paths=input_paths or [],
     )  # fmt: skip
