@@ -15,7 +15,8 @@ version is kept when it is
 
 Deleting a version appends a ``tombstone`` to its partition's commit log first (when, why, by whom), so
 :func:`retina_assets.lake.versions` still lists it with ``deleted_at``/``deleted_reason``. Also removed,
-after ``staging_hours``: staging files in ``<lake>/.tmp`` and ``.*.tmp`` files in view folders (local lake),
+after ``staging_hours``: staging files in ``<lake>/.tmp`` and ``.*.tmp`` files in view and version folders
+(local lake),
 the staging areas of multi-part writes (``<lake>/_staging/<id>/``, every backend: a Spark job killed before
 its commit), the local temp folders of killed runs (``<tmp>/retina-*``), version files and multi-part
 version folders no commit names (a writer killed between publishing and committing), and the files of
@@ -241,13 +242,16 @@ def _staging_leftovers(
         staging = os.path.join(lake, paths.STAGING_DIR)
         if os.path.isdir(staging):
             found += [(os.path.join(staging, n), "lake staging file") for n in os.listdir(staging)]
-        for zone in ("raw", "validated", "rejected", "features"):
-            for folder, _, files in os.walk(os.path.join(lake, zone)):
-                found += [
-                    (os.path.join(folder, n), "half-replaced view file")
-                    for n in files
-                    if n.startswith(".") and n.endswith(".tmp")
-                ]
+        # a writer killed inside an atomic replace leaves its temporary (.<id>.tmp) beside the target
+        tops = [("raw", "validated", "rejected", "features"), (paths.VERSIONS_DIR,)]
+        for top, what in zip(tops, ("half-replaced view file", "half-published version part"), strict=True):
+            for name in top:
+                for folder, _, files in os.walk(os.path.join(lake, name)):
+                    found += [
+                        (os.path.join(folder, n), what)
+                        for n in files
+                        if n.startswith(".") and n.endswith(".tmp")
+                    ]
     temp = local_temp_dir or tempfile.gettempdir()
     if os.path.isdir(temp):
         for name in os.listdir(temp):

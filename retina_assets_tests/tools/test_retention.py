@@ -141,6 +141,16 @@ def test_multipart_versions_go_as_whole_folders_and_stale_staging_areas_go_too(
     # a writer killed while staging (a Spark job stopped before its commit)
     area = store.staging_area()
     stage_part(fs, area, 0, rows(0, 4).to_batches(), SCHEMA)
+    expected = [
+        ("version", made[0].path),
+        ("version", made[1].path),
+        ("uncommitted", orphan),
+        ("staging", area),
+    ]
+    if fs.is_local:  # a writer killed inside the atomic replace of a part leaves its temporary beside it
+        half = Path(current.path) / ".3f2a.tmp"
+        half.write_bytes(b"half")
+        expected.append(("staging", str(half)))
     client = _client(RetentionPolicy(keep_last=1, keep_days=0))
 
     no_temp = str(tmp_path / "no-temp")
@@ -148,9 +158,8 @@ def test_multipart_versions_go_as_whole_folders_and_stale_staging_areas_go_too(
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
     plan = plan_retention(store, [client], now=later, local_temp_dir=no_temp)
     listed = sorted((r.kind, r.uri) for r in plan.removals)
-    assert listed == sorted(
-        [("version", made[0].path), ("version", made[1].path), ("uncommitted", orphan), ("staging", area)]
-    )  # never a part of the current version, each version once (its folder), not once per part
+    # never a part of the current version, each version once (its folder), not once per part
+    assert listed == sorted(expected)
     sizes = {r.uri: r.num_bytes for r in plan.removals}
     assert sizes[orphan] == current.num_bytes and sizes[made[0].path] == made[0].num_bytes
     assert sizes[area] > 0
@@ -158,7 +167,7 @@ def test_multipart_versions_go_as_whole_folders_and_stale_staging_areas_go_too(
 
     done = apply_retention(store, plan)
     assert sorted((r.kind, r.uri) for r in done.removals) == listed  # the real run does what the dry run said
-    assert all(not fs.list_files(uri, recursive=True) for _, uri in listed)
+    assert all(not fs.list_files(uri, recursive=True) and not os.path.exists(uri) for _, uri in listed)
     assert store.read_version(current).num_rows == current.row_count
     assert [e.action for e in store.history("validated", "acme", "orders", DAY)].count("tombstone") == 2
     assert not fsck(store.lake_uri, now=later).problems
