@@ -73,8 +73,9 @@ _LOG_FIELDS = ("deduplicated", "commit_seq", "committed_at", "deleted_at", "dele
 class DatasetVersion:
     """One immutable version of one partition of one dataset.
 
-    ``path`` is the version's file (never changes meaning); ``published_path`` the partition's current-view
-    file it was copied to when committed. ``commit_seq``/``committed_at`` say where in the partition's commit
+    ``path`` is the version's file, or the folder of a multi-part version (``parts`` lists its files; never
+    changes meaning); ``published_path`` the partition's (first) current-view file it was copied to when
+    committed. ``commit_seq``/``committed_at`` say where in the partition's commit
     log it became current; ``deleted_at``/``deleted_reason`` are set once retention deleted its file.
     """
 
