@@ -6,6 +6,7 @@
     lake.load("demo/validated_orders", partition="2011-01-05")       # one partition
     lake.load("demo/validated_orders", version="<sha256 or prefix>") # one exact version by content hash
     lake.load("/path/to/<sha256>.parquet")                           # one exact version by path
+    lake.load("/path/to/<sha256>")                                   # a multi-part version: its folder
     lake.load("demo/order_summary", as_of="2024-05-01T12:00:00Z")    # what was current then (time travel)
     lake.versions("demo/validated_orders", partition="2011-01-05")   # versions with lineage (and deletions)
     lake.history("demo/validated_orders", partition="2011-01-05")    # the commit log: commits, pins, tombstones
@@ -34,6 +35,7 @@ from retina_assets.model.naming import PARTITION_COLUMN, DatasetName
 from retina_assets.storage.commit_log import CommitEntry
 from retina_assets.storage.filesystem import filesystem_for
 from retina_assets.storage.integrity import hash_from_name, verify
+from retina_assets.storage.parts import is_multipart_uri
 from retina_assets.storage.versioned_store import DatasetVersion, VersionedStore
 
 Frame = Literal["pandas", "polars", "arrow", "spark"]
@@ -99,16 +101,22 @@ class Lake:
         return self.store.unpin(self.version_of(path), reason)
 
     def version_of(self, path: str) -> DatasetVersion:
-        """The version record of a version file of this lake (raises :class:`LakeLookupError` if none)."""
+        """The version record of a version of this lake, named by its path (a file, or the folder of a
+        multi-part version), by one of its parts, or by a file of its partition's current view (then the
+        current version). Raises :class:`LakeLookupError` if none."""
         root = self.uri.rstrip("/") + "/"
-        parts = path[len(root) :].split("/") if path.startswith(root) else []
+        parts = path.rstrip("/")[len(root) :].split("/") if path.startswith(root) else []
         if parts and parts[0] == "_versions":
             parts = parts[1:]
+            if len(parts) == 6 and is_multipart_uri("/".join(parts[:5])):  # a part: its version's folder
+                path, parts = path.rsplit("/", 1)[0], parts[:5]
         if len(parts) == 5 and parts[3].startswith(f"{PARTITION_COLUMN}="):
             zone, client, dataset, part_dir = parts[:4]
             found = self.store.versions(zone, client, dataset, part_dir.split("=", 1)[1])
-            for version in reversed(found):  # a current-view file is the newest version's copy
-                if path in (version.path, version.published_path):
+            if found and path in self.store.view_files(found[-1]):  # the view is the current version
+                return found[-1]
+            for version in reversed(found):
+                if path.rstrip("/") == version.path:
                     return version
         raise LakeLookupError(f"{path} is not a recorded version of the lake at {self.uri}")
 
@@ -218,12 +226,16 @@ class Lake:
         return _convert(pa.concat_tables(tables, promote_options="default"), as_)
 
     def _expected_hash(self, path: str) -> str | None:
-        """The hash a file loaded by path must have: its version's (a current-view file: the current
-        version's), else the one in its name, else ``None`` (not a lake version: read unchecked)."""
+        """The hash a file or folder loaded by path must have: its version's; a current-view file's: the
+        bytes the current version published there (for a multi-part version, its part's); a part's: the
+        one in its name. Else the one in its name, else ``None`` (not a lake version: read unchecked)."""
         try:
-            return self.version_of(path).content_hash
+            version = self.version_of(path)
         except LakeLookupError:
             return hash_from_name(path)
+        if path.rstrip("/") == version.path:
+            return version.content_hash
+        return self.store.view_files(version).get(path) or hash_from_name(path)
 
     def _version(self, name: str, partition: str | None, version: str) -> DatasetVersion:
         matches = [v for v in self.versions(name, partition) if v.content_hash.startswith(version)]

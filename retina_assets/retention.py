@@ -15,9 +15,12 @@ version is kept when it is
 
 Deleting a version appends a ``tombstone`` to its partition's commit log first (when, why, by whom), so
 :func:`retina_assets.lake.versions` still lists it with ``deleted_at``/``deleted_reason``. Also removed,
-after ``staging_hours``: staging files in ``<lake>/.tmp`` and ``.*.tmp`` files in view folders (local lake),
-the local temp folders of killed runs (``<tmp>/retina-*``), version files no commit names (a writer killed
-between publishing and committing), and the files of tombstoned versions a killed retention left behind.
+after ``staging_hours``: staging files in ``<lake>/.tmp`` and ``.*.tmp`` files in view and version folders
+(local lake),
+the staging areas of multi-part writes (``<lake>/_staging/<id>/``, every backend: a Spark job killed before
+its commit), the local temp folders of killed runs (``<tmp>/retina-*``), version files and multi-part
+version folders no commit names (a writer killed between publishing and committing), and the files of
+tombstoned versions a killed retention left behind. A multi-part version is deleted as its whole folder.
 
 No Dagster needed: the ``retention`` job of the code location runs :func:`plan_retention` and
 :func:`apply_retention` on its schedule.
@@ -41,6 +44,8 @@ from retina_assets.catalog import load_clients
 from retina_assets.model.spec import ClientSpec, RetentionPolicy
 from retina_assets.settings import LakeSettings
 from retina_assets.storage import paths
+from retina_assets.storage.filesystem import FileInfo
+from retina_assets.storage.parts import STAGING_DIR, is_multipart_uri
 from retina_assets.storage.versioned_store import (
     DatasetVersion,
     PartitionKey,
@@ -168,19 +173,48 @@ def plan_retention(
     staging_hours = min((p.staging_hours for p in policies.values()), default=RetentionPolicy().staging_hours)
     leftover_hours = max(staging_hours, 0.0)
     version_root = paths.join(store.lake_uri, paths.VERSIONS_DIR)
-    for info in store.fs.list_files(version_root, recursive=True):
-        if info.uri in tombstoned:
+    for uri, (size, modified) in _version_files(store.fs.list_files(version_root, recursive=True)).items():
+        what = "folder" if is_multipart_uri(uri) else "file"
+        if uri in tombstoned:
             plan.removals.append(
-                Removal("tombstoned", info.uri, info.size, "file of a deleted version (tombstone recorded)")
+                Removal("tombstoned", uri, size, f"{what} of a deleted version (tombstone recorded)")
             )
-        elif info.uri not in by_path and _older(info.modified, leftover_hours, now):
+        elif uri not in by_path and _older(modified, leftover_hours, now):
             plan.removals.append(
-                Removal(
-                    "uncommitted", info.uri, info.size, f"no commit names it, older than {leftover_hours:g} h"
-                )
+                Removal("uncommitted", uri, size, f"no commit names it, older than {leftover_hours:g} h")
             )
+    plan.removals.extend(_staging_areas(store, leftover_hours, now))
     plan.removals.extend(_staging_leftovers(store, leftover_hours, now, local_temp_dir))
     return plan
+
+
+def _version_files(files: Iterable[FileInfo]) -> dict[str, tuple[int, float | None]]:
+    """The versions the files under ``_versions/`` make up: a single-file version is its file, the parts of
+    a multi-part version count as their folder. Version URI -> (bytes, newest modification time)."""
+    found: dict[str, tuple[int, float | None]] = {}
+    for info in files:
+        folder = info.uri.rsplit("/", 1)[0]
+        uri = folder if is_multipart_uri(folder) else info.uri
+        size, newest = found.get(uri, (0, None))
+        times = [t for t in (newest, info.modified) if t is not None]
+        found[uri] = (size + info.size, max(times) if times else None)
+    return found
+
+
+def _staging_areas(store: VersionedStore, hours: float, now: dt.datetime) -> list[Removal]:
+    """Staging areas of multi-part writes (``<lake>/_staging/<id>/``, every backend) whose newest file is
+    older than ``hours``: left by a writer killed before its commit (a commit removes its area). An area
+    still being written to has young files and stays."""
+    return [
+        Removal(
+            "staging",
+            area.uri,
+            area.size,
+            f"staging area of an uncommitted multi-part write, older than {hours:g} h",
+        )
+        for area in store.staging_areas()
+        if _older(area.modified, hours, now)
+    ]
 
 
 def _policy(policy: RetentionPolicy | None, key: PartitionKey) -> tuple[int | None, float]:
@@ -208,13 +242,16 @@ def _staging_leftovers(
         staging = os.path.join(lake, paths.STAGING_DIR)
         if os.path.isdir(staging):
             found += [(os.path.join(staging, n), "lake staging file") for n in os.listdir(staging)]
-        for zone in ("raw", "validated", "rejected", "features"):
-            for folder, _, files in os.walk(os.path.join(lake, zone)):
-                found += [
-                    (os.path.join(folder, n), "half-replaced view file")
-                    for n in files
-                    if n.startswith(".") and n.endswith(".tmp")
-                ]
+        # a writer killed inside an atomic replace leaves its temporary (.<id>.tmp) beside the target
+        tops = [("raw", "validated", "rejected", "features"), (paths.VERSIONS_DIR,)]
+        for top, what in zip(tops, ("half-replaced view file", "half-published version part"), strict=True):
+            for name in top:
+                for folder, _, files in os.walk(os.path.join(lake, name)):
+                    found += [
+                        (os.path.join(folder, n), what)
+                        for n in files
+                        if n.startswith(".") and n.endswith(".tmp")
+                    ]
     temp = local_temp_dir or tempfile.gettempdir()
     if os.path.isdir(temp):
         for name in os.listdir(temp):
@@ -236,6 +273,10 @@ def _staging_leftovers(
     return out
 
 
+def _in_lake_staging(store: VersionedStore, uri: str) -> bool:
+    return uri.startswith(paths.join(store.lake_uri, STAGING_DIR) + "/")
+
+
 def apply_retention(store: VersionedStore, plan: RetentionPlan) -> RetentionPlan:
     """Delete what ``plan`` lists; returns what was deleted. A version is re-checked against its partition's
     log just before (skipped if it was re-committed or pinned since the plan was made)."""
@@ -248,13 +289,14 @@ def apply_retention(store: VersionedStore, plan: RetentionPlan) -> RetentionPlan
             if (latest and latest[-1].commit_seq != v.commit_seq) or v.content_hash in active_pins(entries):
                 continue
             store.delete_version(v, removal.reason, by="retention")
-        elif removal.kind == "staging":
+        elif removal.kind == "staging" and not _in_lake_staging(store, removal.uri):
             if os.path.isdir(removal.uri):
                 shutil.rmtree(removal.uri, ignore_errors=True)
             elif os.path.exists(removal.uri):
                 os.remove(removal.uri)
         else:
-            store.fs.delete(removal.uri)
+            folder = removal.kind == "staging" or is_multipart_uri(removal.uri)
+            store.fs.delete(removal.uri, recursive=folder)
         done.append(removal)
     return dataclasses.replace(plan, removals=done, applied=True)
 

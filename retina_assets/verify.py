@@ -58,6 +58,7 @@ from retina_assets.model.provenance import (
 from retina_assets.model.spec import ClientSpec
 from retina_assets.quality.checks import CheckContext
 from retina_assets.settings import LakeSettings
+from retina_assets.storage import paths
 from retina_assets.storage.content_store import (
     ArchivedDrop,
     ContentMismatchError,
@@ -67,9 +68,17 @@ from retina_assets.storage.content_store import (
 )
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for
+from retina_assets.storage.parts import (
+    combined_hash,
+    is_multipart_uri,
+    local_parquet_files,
+    parse_part_name,
+    part_file_name,
+)
 from retina_assets.storage.versioned_store import (
     DatasetVersion,
     RecordBatchStream,
+    StagedVersion,
     VersionedStore,
     table_from_any,
 )
@@ -172,7 +181,12 @@ def _local_inputs(
         path = str(item["path"])
         dest = os.path.join(folder, f"{i}-{os.path.basename(path)}")
         try:
-            actual = copy_hashing(lake_fs, path, dest)
+            if is_multipart_uri(path):
+                # a folder keeps its name (its hash) so the local copy reads as the multi-part version it is
+                dest = os.path.join(folder, str(i), path.rstrip("/").rsplit("/", 1)[-1])
+                actual = _copy_parts_hashing(lake_fs, path, dest)
+            else:
+                actual = copy_hashing(lake_fs, path, dest)
         except FileNotFoundError:
             raise CannotVerify(
                 f"input {path} of {version.path} no longer exists (deleted, e.g. by retention)"
@@ -181,6 +195,26 @@ def _local_inputs(
             changed.append(f"input {path} was changed: its SHA-256 is {actual}, recorded {item['sha256']}")
         local[path] = dest
     return local, changed
+
+
+def _copy_parts_hashing(lake_fs: LakeFileSystem, uri: str, dest: str) -> str:
+    """Copy the parts of the multi-part version folder ``uri`` into the local folder ``dest``, hashing each
+    on the way; returns the version hash the copied parts make (their indexes with the hashes of the bytes
+    copied, :func:`combined_hash`): the recorded one unless a part was changed, removed or added."""
+    names = [f.uri.rsplit("/", 1)[-1] for f in lake_fs.list_files(uri)]
+    parsed = [(name, parse_part_name(name)) for name in names]
+    if not any(index is not None for _, index in parsed):
+        raise FileNotFoundError(uri)
+    os.makedirs(dest, exist_ok=True)
+    copied = []
+    for name, found in parsed:
+        if found is None:
+            continue
+        actual = copy_hashing(lake_fs, paths.join(uri, name), os.path.join(dest, name))
+        copied.append(part_file_name(found[0], actual))
+        if actual != found[1]:  # keep the bytes under the name they have, so a local read checks them
+            os.replace(os.path.join(dest, name), os.path.join(dest, copied[-1]))
+    return combined_hash(copied)
 
 
 def rebuild(
@@ -275,9 +309,8 @@ def _rebuild_from_versions(
         if len(local) != 1:
             raise CannotVerify(f"{version.path}: expected one raw input, recorded {list(local)}")
         ((raw_path, raw_local),) = local.items()
-        raw = DatasetRef(
-            raw_local, row_count=pq.ParquetFile(raw_local).metadata.num_rows, partition=partition
-        )
+        raw_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in local_parquet_files(raw_local))
+        raw = DatasetRef(raw_local, row_count=raw_rows, partition=partition)
         ctx = CheckContext(
             partition=partition, previous_row_counts=[], previous_partition=None, references=[]
         )
@@ -331,7 +364,13 @@ def _write(
     inputs: list[str],
     provenance: dict[str, Any] | None,
 ) -> DatasetVersion:
-    """Write a stage output exactly as the IO manager does (a stream as streamed, a frame as a table)."""
+    """Write a stage output exactly as the IO manager does (a stream as streamed, a frame as a table, parts
+    a Spark job staged as one multi-part version)."""
+    if isinstance(rows, StagedVersion):
+        return store.commit_parts(
+            zone, client, dataset, partition, rows.parts, schema=rows.schema,
+            input_paths=[*rows.input_paths, *inputs], provenance=provenance, staging_area=rows.staging_area,
+        )  # fmt: skip
     if isinstance(rows, RecordBatchStream):
         return store.write(
             zone, client, dataset, partition, rows.batches, schema=rows.schema, input_paths=inputs,
@@ -415,6 +454,49 @@ def _first_differing_rows(recorded: pa.Table, rebuilt: pa.Table, limit: int = SH
     return out
 
 
+def _layout(version: DatasetVersion) -> tuple[str, ...]:
+    """How a version is stored: one file, or a multi-part folder with its parts' row counts."""
+    if not version.parts:
+        return ("file",)
+    return ("parts", *(str(p.get("row_count")) for p in version.parts))
+
+
+def _describe_layout(version: DatasetVersion) -> str:
+    if not version.parts:
+        return "one file"
+    count = len(version.parts)
+    return f"a folder of {count} part{'s' if count != 1 else ''}"
+
+
+def _layout_note(recorded: DatasetVersion, rebuilt: DatasetVersion) -> list[str]:
+    """The verdict's line naming both layouts, when either is multi-part (else nothing to say)."""
+    if not recorded.parts and not rebuilt.parts:
+        return []
+    return [f"layout: {_describe_layout(recorded)} recorded, {_describe_layout(rebuilt)} rebuilt"]
+
+
+def _in_row_order(table: pa.Table) -> pa.Table:
+    """``table``'s rows sorted by every column (so two layouts of the same rows compare equal); columns
+    Arrow cannot sort by (lists, structs) are left out of the sort key."""
+    keys = []
+    for field_ in table.schema:
+        kind = field_.type
+        if pa.types.is_nested(kind) or pa.types.is_null(kind) or pa.types.is_dictionary(kind):
+            continue
+        keys.append((field_.name, "ascending"))
+    return table.sort_by(keys) if keys else table
+
+
+def _same_rows_and_types(recorded: pa.Table, rebuilt: pa.Table) -> bool:
+    """The same columns with the same types, and the same rows in the same order (``NaN`` equals ``NaN``)."""
+    if recorded.schema.remove_metadata() != rebuilt.schema.remove_metadata():
+        return False
+    if recorded.num_rows != rebuilt.num_rows:
+        return False
+    a, b = recorded.replace_schema_metadata(None), rebuilt.replace_schema_metadata(None)
+    return a.equals(b) or not _first_differing_rows(a, b, limit=1)
+
+
 def _environment_changes(version: DatasetVersion, current_spec: ClientSpec | None) -> list[str]:
     provenance = version.provenance or {}
     changed = differences(provenance.get("environment", {}), environment())
@@ -461,13 +543,30 @@ def verify_version(
                 path, DIFFERENT, version, details=exc.reasons, seconds=time.perf_counter() - started
             )
         new = rebuilt.version
+        layouts = _layout_note(version, new)
         if new.content_hash == version.content_hash and not rebuilt.reasons:
-            return Verdict(path, IDENTICAL, version, new.content_hash, seconds=time.perf_counter() - started)
+            return Verdict(
+                path, IDENTICAL, version, new.content_hash, layouts, seconds=time.perf_counter() - started
+            )
         details = list(rebuilt.reasons)
-        details.append(f"sha256: {version.content_hash} recorded, {new.content_hash} rebuilt")
+        same_layout = _layout(version) == _layout(new)
         if new.content_hash != version.content_hash:
-            recorded_table = lake.store.read_table(version.path)
-            rebuilt_table = rebuilt.scratch.read_table(new.path)
+            recorded_table = lake.store.read_version(version)
+            rebuilt_table = rebuilt.scratch.read_version(new)
+            if not same_layout:
+                # other files cannot have the same bytes: the rows (in any order) and their types decide
+                recorded_table, rebuilt_table = _in_row_order(recorded_table), _in_row_order(rebuilt_table)
+                if not rebuilt.reasons and _same_rows_and_types(recorded_table, rebuilt_table):
+                    note = (
+                        f"rows and types: identical ({recorded_table.num_rows:,} rows; compared as rows "
+                        "because the layouts differ)"
+                    )
+                    return Verdict(
+                        path, IDENTICAL, version, new.content_hash, [*layouts, note],
+                        seconds=time.perf_counter() - started,
+                    )  # fmt: skip
+            details.append(f"sha256: {version.content_hash} recorded, {new.content_hash} rebuilt")
+            details += layouts
             if recorded_table.num_rows != rebuilt_table.num_rows:
                 details.append(
                     f"rows: {recorded_table.num_rows:,} recorded, {rebuilt_table.num_rows:,} rebuilt"
@@ -478,7 +577,11 @@ def verify_version(
             rows = _first_differing_rows(recorded_table, rebuilt_table)
             details += [f"first differing rows: {r}" for r in rows] or [
                 "rows and values are equal: the files differ in encoding or file metadata"
+                if same_layout
+                else "rows and values are equal"
             ]
+        else:
+            details.append(f"sha256: {version.content_hash} recorded, {new.content_hash} rebuilt")
         details += [f"differs from now: {c}" for c in _environment_changes(version, current)]
         return Verdict(path, DIFFERENT, version, new.content_hash, details, time.perf_counter() - started)
 

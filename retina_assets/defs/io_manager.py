@@ -64,6 +64,8 @@ def version_metadata(version: DatasetVersion) -> dict[str, Any]:
         "row_count": dg.MetadataValue.int(version.row_count),
         "dagster/row_count": dg.MetadataValue.int(version.row_count),
         "num_bytes": dg.MetadataValue.int(version.num_bytes),
+        # files the version is made of: 1, or the parts of a multi-part version (its path is their folder)
+        "parts": dg.MetadataValue.int(len(version.parts) if version.parts else 1),
         "input_paths": dg.MetadataValue.json(list(version.input_paths)),
         "deduplicated": dg.MetadataValue.bool(version.deduplicated),
         "created_at": version.created_at,

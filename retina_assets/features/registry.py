@@ -38,6 +38,7 @@ import pyarrow as pa
 
 from retina_assets.model.naming import PARTITION_COLUMN
 from retina_assets.storage.dataset_ref import DatasetRef
+from retina_assets.storage.parts import local_parquet_files
 
 # (rows, metadata) as a builder returns them
 BuiltFeature = tuple[Any, dict[str, Any]]
@@ -128,10 +129,12 @@ def _load(ref: DatasetRef, columns: list[str] | None) -> pl.DataFrame:
 
 
 def _scan(ref: DatasetRef, columns: list[str] | None) -> pl.LazyFrame:
-    """A lazy scan of a version: read by polars row group by row group when the file is local, else loaded
-    (only ``columns``) and wrapped."""
+    """A lazy scan of a version: read by polars row group by row group when it is local (a file, or the parts
+    of a multi-part version, in order), else loaded (only ``columns``) and wrapped."""
     if "://" not in ref.uri or ref.uri.startswith("file://"):
         ref.verify()  # the bytes are the recorded version's (a streamed hash) before polars reads them
-        scan = pl.scan_parquet(ref.uri.removeprefix("file://"))
+        # a multi-part version is its folder: its parts in order, nothing inferred from the path above it
+        files = local_parquet_files(ref.uri.removeprefix("file://"))
+        scan = pl.scan_parquet(files, hive_partitioning=False)
         return scan.select(columns) if columns is not None else scan
     return _load(ref, columns).lazy()

@@ -42,6 +42,7 @@ from retina_assets.quality.validation import (
     split_window,
 )
 from retina_assets.storage.dataset_ref import DatasetRef
+from retina_assets.storage.parts import local_parquet_files
 from retina_assets.storage.versioned_store import prefetch
 
 # Partitions with more raw rows than this are validated window by window, with the cross-row rules in key
@@ -138,20 +139,24 @@ def validate_in_buckets(
     say = log or (lambda _msg: None)
     workdir = tempfile.mkdtemp(prefix="retina-validate-")
     try:
-        local = raw.local_copy(workdir)
-        parquet = pq.ParquetFile(local)
-        rows = parquet.metadata.num_rows
-        plan = ValidationPlan(spec, parquet.schema_arrow, parquet_null_columns(parquet))
+        local = raw.local_copy(workdir)  # a file, or the folder of a multi-part version
+        files = local_parquet_files(local)
+        parquets = [pq.ParquetFile(f) for f in files]
+        rows = sum(p.metadata.num_rows for p in parquets)
+        schema = parquets[0].schema_arrow
+        nulls = {name for p in parquets for name in parquet_null_columns(p)}
+        plan = ValidationPlan(spec, schema, [n for n in schema.names if n in nulls])
         if plan.unsure and not plan.schema_errors:
             sources = [s for s in plan.sources if plan.names[s] in plan.unsure]
-            plan.judge_types(plan_columns_as_pandas(plan, parquet.read(columns=sources), plan.unsure))
+            unsure = pa.concat_tables(p.read(columns=sources) for p in parquets)
+            plan.judge_types(plan_columns_as_pandas(plan, unsure, plan.unsure))
         keys = plan.key_columns()
         by = keys or plan.data_columns()
         buckets = max(1, math.ceil(rows / bucket_rows))
         say(
             f"validating {rows:,} rows in windows of {window_rows:,}; cross-row rules in {buckets} buckets by {by}"
         )
-        repeats = _Repeats(plan, local, rows, by, buckets, bucket_rows, window_rows, workdir)
+        repeats = _Repeats(plan, files, rows, by, buckets, bucket_rows, window_rows, workdir)
         flags = repeats.flags(cross_row_groups(plan))
         valid_mask = np.zeros(rows, dtype=bool)
         parts: list[OutcomeSummary] = []
@@ -160,7 +165,7 @@ def validate_in_buckets(
         windows = 0
         start = 0
         try:
-            for table in prefetch(_windows(local, plan.sources, rows, window_rows)):
+            for table in prefetch(_windows(files, plan.sources, rows, window_rows)):
                 n = table.height
                 window = split_window(plan, table, {k: v[start : start + n] for k, v in flags.items()})
                 valid_mask[start : start + n] = window.valid_mask
@@ -176,7 +181,7 @@ def validate_in_buckets(
                 windows += 1
                 start += n
             if not windows:  # an empty raw version: one empty window gives the outputs' columns and types
-                window = split_window(plan, parquet.schema_arrow.empty_table().select(plan.sources), {})
+                window = split_window(plan, schema.empty_table().select(plan.sources), {})
                 for kind, out in (("valid", window.valid), ("rejected", window.rejected)):
                     schemas[kind] = out.schema
                     writers[kind] = pa.ipc.new_file(
@@ -196,8 +201,11 @@ def validate_in_buckets(
             summary.key_duplicates = int(
                 repeats.flags({"duplicate": keys}, keep=valid_mask)["duplicate"].sum()
             )
-        if local.startswith(workdir):
-            os.remove(local)
+        if local.startswith(workdir):  # a download (object store): gone before the outputs are written
+            if os.path.isdir(local):
+                shutil.rmtree(local)
+            else:
+                os.remove(local)
         say(f"{rows:,} rows: {summary.validated_rows:,} valid, {summary.rejected_rows:,} quarantined")
         return BucketedValidation(
             summary=summary,
@@ -242,7 +250,7 @@ class _Repeats:
     def __init__(
         self,
         plan: ValidationPlan,
-        path: str,
+        files: list[str],
         rows: int,
         by: list[str],
         buckets: int,
@@ -250,7 +258,7 @@ class _Repeats:
         window_rows: int,
         workdir: str,
     ) -> None:
-        self.plan, self.path, self.rows, self.by = plan, path, rows, by
+        self.plan, self.files, self.rows, self.by = plan, files, rows, by
         self.buckets, self.bucket_rows, self.window_rows, self.workdir = (
             buckets,
             bucket_rows,
@@ -267,7 +275,7 @@ class _Repeats:
         sources = [s for s in self.plan.sources if self.plan.names[s] in compared]
         hashes = {name: np.zeros(self.rows, dtype=np.uint64) for name in groups}
         start = 0
-        for window in _windows(self.path, sources, self.rows, self.window_rows):
+        for window in _windows(self.files, sources, self.rows, self.window_rows):
             stored = self.plan.stored_frame(window, compared)
             hashed = stored.select(
                 [pl.struct(cols).hash(seed=0).alias(name) for name, cols in groups.items()]
@@ -301,7 +309,7 @@ class _Repeats:
         schemas: dict[int, pa.Schema] = {}
         try:
             start = 0
-            for window in _windows(self.path, sources, self.rows, self.window_rows):
+            for window in _windows(self.files, sources, self.rows, self.window_rows):
                 n = window.height
                 frame = self.plan.stored_frame(window, compared).with_columns(
                     pl.int_range(start, start + n, dtype=pl.Int64).alias(POSITION)
@@ -361,9 +369,10 @@ class _Repeats:
             os.remove(path)
 
 
-def _windows(path: str, columns: list[str], rows: int, window_rows: int) -> Iterator[pl.DataFrame]:
-    """The ``columns`` of a local Parquet file, ``window_rows`` rows at a time in file order (polars' reader:
-    several times less CPU than Arrow's here)."""
-    scan = pl.scan_parquet(path).select(columns)
+def _windows(files: list[str], columns: list[str], rows: int, window_rows: int) -> Iterator[pl.DataFrame]:
+    """The ``columns`` of local Parquet files (one version: a file, or a multi-part version's parts in
+    order), ``window_rows`` rows at a time in file order (polars' reader: several times less CPU than
+    Arrow's here)."""
+    scan = pl.scan_parquet(files, hive_partitioning=False).select(columns)
     for start in range(0, rows, window_rows):
         yield scan.slice(start, window_rows).collect()

@@ -90,9 +90,10 @@ class DatasetRef:
         parts (the version's own folder on local disk)."""
         fs = self._fs()
         if self.is_multipart:
-            self.verify()
             if fs.is_local:
+                self.verify()
                 return fs._strip(self.uri)
+            # each part is checked as it lands (one pass over the bytes, not a hash pass and a download)
             folder = os.path.join(tmp_dir, uuid.uuid4().hex)
             os.makedirs(folder)
             for part in version_parts(fs, self.uri, self.expected_hash):

@@ -48,6 +48,8 @@ log = logging.getLogger("retina_assets.storage")
 
 # Waits before each retry of an object-store call that failed with a transient error (then it fails).
 RETRY_DELAYS_SECONDS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+# how long a server-side copy on Azure may stay ``pending`` before it counts as failed
+AZURE_COPY_TIMEOUT_SECONDS = 600.0
 TRANSIENT_HTTP_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 # exception classes (by name, so neither botocore nor azure-core must be importable) that mean the request
 # did not get a definite answer: connection refused/reset/closed, timeouts
@@ -381,13 +383,41 @@ class LakeFileSystem:
             self._call("delete", uri, lambda: self.fs.rm(self._strip(uri), recursive=recursive))
 
     def copy(self, src: str, dest: str) -> None:
-        """Copy the file ``src`` to ``dest`` within the lake, atomically at ``dest`` (local disk: a hard link
-        or a copy renamed into place; object stores: a server-side copy, which is all-or-nothing)."""
+        """Copy the file ``src`` to ``dest`` within the lake, replacing ``dest`` in one step (local disk: a hard
+        link or a copy renamed into place; object stores: a server-side copy, the bytes never pass through
+        this process). Returns once ``dest`` holds all of ``src``: Azure may finish a Copy Blob after
+        answering (status ``pending``), so its status is polled until ``success``."""
         if not self.is_local:
             self._call("copy", src, lambda: self.fs.copy(self._strip(src), self._strip(dest)))
             self.fs.invalidate_cache(os.path.dirname(self._strip(dest)))
+            if self.protocol in AZURE_SCHEMES:
+                self._wait_for_azure_copy(dest)
             return
         self.publish_file(self._strip(src), dest, replace=True)
+
+    def _wait_for_azure_copy(self, dest: str) -> None:
+        """Wait until the Copy Blob into ``dest`` is no longer ``pending``; raise if it failed or was aborted."""
+        from fsspec.asyn import sync
+
+        container, blob, _ = self.fs.split_path(self._strip(dest))
+
+        async def copy_status() -> tuple[str | None, str | None]:
+            async with self.fs.service_client.get_blob_client(container, blob) as client:
+                props = await client.get_blob_properties()
+            return props.copy.status, props.copy.status_description
+
+        deadline = time.monotonic() + AZURE_COPY_TIMEOUT_SECONDS
+        while True:
+            status, why = self._call("copy status", dest, lambda: sync(self.fs.loop, copy_status))
+            if status in (None, "success"):
+                return
+            if status != "pending":
+                raise OSError(f"{dest}: Azure copy ended {status}: {why}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{dest}: Azure copy still pending after {AZURE_COPY_TIMEOUT_SECONDS:g} s ({why})"
+                )
+            time.sleep(0.2)
 
     # --- helpers -----------------------------------------------------------------------------------
     def _strip(self, uri: str) -> str:

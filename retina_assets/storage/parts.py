@@ -23,6 +23,7 @@ partition's commit (:meth:`retina_assets.storage.versioned_store.VersionedStore.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -59,6 +60,15 @@ def combined_hash(part_names: Iterable[str]) -> str:
 def is_multipart_uri(uri: str) -> bool:
     """True when ``uri`` names a multi-part version's folder (its last segment is a 64-hex hash)."""
     return bool(VERSION_FOLDER.match(uri.rstrip("/").rsplit("/", 1)[-1]))
+
+
+def local_parquet_files(path: str) -> list[str]:
+    """The Parquet files of a local copy of a version, in order: the file itself, or the part files of a
+    multi-part version's folder in part order (other files in the folder are not parts and are left out).
+    For readers that take a list of files (polars' scans, pyarrow's ``ParquetFile`` per file)."""
+    if not os.path.isdir(path):
+        return [path]
+    return [os.path.join(path, n) for n in sorted(os.listdir(path)) if parse_part_name(n) is not None]
 
 
 @dataclass(frozen=True)

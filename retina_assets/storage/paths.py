@@ -3,11 +3,15 @@
 Layout (``<lake>`` is ``RETINA_LAKE_URI``)::
 
     <lake>/<zone>/<client>/<dataset>/as_of_date=YYYY-MM-DD/part-0.parquet       current view (hive), per zone
+                                                       [part-1.parquet, ...: one per part of a version]
     <lake>/_versions/<zone>/<client>/<dataset>/as_of_date=.../<sha256>.parquet  immutable versions
+    <lake>/_versions/<zone>/<client>/<dataset>/as_of_date=.../<hash>/part-NNNNN-<sha256>.parquet
+                                                                 multi-part versions (storage.parts)
     <lake>/_commits/<zone>/<client>/<dataset>/as_of_date=.../<seq>.json         commit log (source of truth)
     <lake>/_artifacts/<kind>/<client>/<name>/as_of_date=.../<sha256>.<ext>      immutable artifacts
                                                                    (executed notebooks: .ipynb, .html)
     <lake>/.tmp/                                                                staging (local disk only)
+    <lake>/_staging/<id>/                                      parts of a multi-part write before its commit
 
 ``<zone>`` is raw, validated, rejected or features. Hive readers skip ``_``/``.`` folders, so reading
 ``<lake>/<zone>/<client>/<dataset>/`` gives exactly the current version of each partition.

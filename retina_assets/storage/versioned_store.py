@@ -51,9 +51,15 @@ import pyarrow.parquet as pq
 from retina_assets.model.naming import PARTITION_COLUMN, SOURCE_ROW
 from retina_assets.storage import paths
 from retina_assets.storage.commit_log import CommitEntry, CommitLog, current_user, utc_now
-from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for, sha256_file
-from retina_assets.storage.integrity import hash_from_name, verified_local_files
-from retina_assets.storage.parts import STAGING_DIR, StagedPart, combined_hash
+from retina_assets.storage.filesystem import FileInfo, LakeFileSystem, filesystem_for, sha256_file
+from retina_assets.storage.integrity import (
+    ContentHashMismatchError,
+    hash_from_name,
+    verified_local_files,
+    verify,
+    version_parts,
+)
+from retina_assets.storage.parts import STAGING_DIR, StagedPart, combined_hash, is_multipart_uri
 
 PARQUET_COMPRESSION = "zstd"
 PUBLISHED_FILE = "part-0.parquet"
@@ -67,8 +73,9 @@ _LOG_FIELDS = ("deduplicated", "commit_seq", "committed_at", "deleted_at", "dele
 class DatasetVersion:
     """One immutable version of one partition of one dataset.
 
-    ``path`` is the version's file (never changes meaning); ``published_path`` the partition's current-view
-    file it was copied to when committed. ``commit_seq``/``committed_at`` say where in the partition's commit
+    ``path`` is the version's file, or the folder of a multi-part version (``parts`` lists its files; never
+    changes meaning); ``published_path`` the partition's (first) current-view file it was copied to when
+    committed. ``commit_seq``/``committed_at`` say where in the partition's commit
     log it became current; ``deleted_at``/``deleted_reason`` are set once retention deleted its file.
     """
 
@@ -323,6 +330,26 @@ class VersionedStore:
         reachable by every executor on an object store as on local disk; :meth:`commit_parts` removes it."""
         return paths.join(self.lake_uri, STAGING_DIR, uuid.uuid4().hex)
 
+    def staging_areas(self) -> list[FileInfo]:
+        """The staging areas present now (:meth:`staging_area` folders not yet removed by their commit), each as
+        one :class:`FileInfo`: its URI, the bytes of its files and the newest file's modification time (the
+        folder's own, for an empty one on local disk). An area is never read as a version: readers see only
+        committed versions and the current view."""
+        root = paths.join(self.lake_uri, STAGING_DIR)
+        areas: dict[str, tuple[int, float | None]] = {}
+        for info in self.fs.list_files(root, recursive=True):
+            area = paths.join(root, info.uri[len(root) :].lstrip("/").split("/", 1)[0])
+            size, newest = areas.get(area, (0, None))
+            times = [t for t in (newest, info.modified) if t is not None]
+            areas[area] = (size + info.size, max(times) if times else None)
+        local_root = self.fs._strip(root)
+        if self.fs.is_local and os.path.isdir(local_root):  # writers killed before their first part
+            for name in os.listdir(local_root):
+                area = paths.join(root, name)
+                if area not in areas and os.path.isdir(self.fs._strip(area)):
+                    areas[area] = (0, os.stat(self.fs._strip(area)).st_mtime)
+        return [FileInfo(uri, size, "", newest) for uri, (size, newest) in sorted(areas.items())]
+
     def commit_parts(
         self,
         zone: str,
@@ -415,30 +442,43 @@ class VersionedStore:
     def _publish_part(self, part: StagedPart, uri: str) -> None:
         """Move a staged part to its place in the version folder and seal it. A part already there (same
         name: same bytes) is kept if its bytes hash to its name, else replaced."""
-        if self.fs.exists(uri) and self.fs.sha256(uri) == part.sha256:
-            return
+        if self.fs.exists(uri):
+            with contextlib.suppress(ContentHashMismatchError):
+                verify(self.fs, uri, part.sha256)
+                return
         self.fs.copy(part.uri, uri)
-        actual = self.fs.sha256(uri)
-        if actual != part.sha256:
+        try:
+            verify(self.fs, uri, part.sha256)  # remembered: publishing the view does not hash it again
+        except ContentHashMismatchError as exc:
             self.fs.delete(uri)
             raise ValueError(
-                f"{part.uri}: staged part hashes to {actual}, not to the {part.sha256} its writer reported"
-            )
+                f"{part.uri}: staged part hashes to {exc.actual}, not to the {part.sha256} its writer reported"
+            ) from None
         self.fs.seal(uri)
 
     def _replace_view(
-        self, zone: str, client: str, dataset: str, partition: str, files: Sequence[str]
+        self,
+        zone: str,
+        client: str,
+        dataset: str,
+        partition: str,
+        files: Sequence[str],
+        *,
+        in_lake: bool = False,
     ) -> None:
-        """Make the local ``files`` (in order) the partition's current view: ``part-0.parquet``,
-        ``part-1.parquet``, ...; view files beyond them (left by a version with more parts) are removed
-        afterwards."""
+        """Make ``files`` (in order; local files, or with ``in_lake`` files of this object-store lake) the
+        partition's current view: ``part-0.parquet``, ``part-1.parquet``, ...; view files beyond them (left
+        by a version with more parts) are removed afterwards."""
         view_dir = paths.partition_dir(self.lake_uri, zone, client, dataset, partition)
-        wanted = [paths.join(view_dir, _view_file(i)) for i in range(len(files))]
-        for local, uri in zip(files, wanted, strict=True):
-            self.fs.replace_with_copy(local, uri)
-        if len(files) > 1 or self.fs.exists(paths.join(view_dir, _view_file(1))):
+        wanted = [paths.join(view_dir, view_file_name(i)) for i in range(len(files))]
+        for source, uri in zip(files, wanted, strict=True):
+            if in_lake:
+                self.fs.copy(source, uri)
+            else:
+                self.fs.replace_with_copy(source, uri)
+        if len(files) > 1 or self.fs.exists(paths.join(view_dir, view_file_name(1))):
             for info in self.fs.list_files(view_dir):
-                if _VIEW_FILE.match(info.uri.rsplit("/", 1)[-1]) and info.uri not in wanted:
+                if VIEW_FILE.match(info.uri.rsplit("/", 1)[-1]) and info.uri not in wanted:
                     self.fs.delete(info.uri)
 
     def _publish_version(self, staged: str, uri: str, digest: str) -> None:
@@ -479,12 +519,32 @@ class VersionedStore:
             written = head.content_hash
         raise RuntimeError(f"{view}: the current view did not settle after {VIEW_SETTLE_ATTEMPTS} attempts")
 
+    def view_files(self, version: DatasetVersion) -> dict[str, str]:
+        """The current-view files ``version`` is published as, in order, each with the SHA-256 its bytes
+        have: ``part-0.parquet`` for a single-file version, ``part-<i>.parquet`` for part ``i`` of a
+        multi-part one."""
+        view_dir = paths.partition_dir(
+            self.lake_uri, version.zone, version.client, version.dataset, version.partition
+        )
+        if not version.parts:
+            return {paths.join(view_dir, PUBLISHED_FILE): version.content_hash}
+        return {
+            paths.join(view_dir, view_file_name(i)): str(part["sha256"])
+            for i, part in enumerate(version.parts)
+        }
+
     def publish_view(self, version: DatasetVersion) -> str:
         """Copy ``version`` (verified against its hash) to its partition's current view; returns the view's
-        first file (``part-0.parquet``)."""
-        with verified_local_files(self.fs, version.path, version.content_hash) as local:
-            self._replace_view(version.zone, version.client, version.dataset, version.partition, local)
-        return self.view_path(version.zone, version.client, version.dataset, version.partition)
+        first file (``part-0.parquet``). The parts of a multi-part version on an object store are copied by
+        the service (server-side), after each was checked against the hash its name carries."""
+        key = (version.zone, version.client, version.dataset, version.partition)
+        if is_multipart_uri(version.path) and not self.fs.is_local:
+            verify(self.fs, version.path, version.content_hash)
+            self._replace_view(*key, version_parts(self.fs, version.path, version.content_hash), in_lake=True)
+        else:
+            with verified_local_files(self.fs, version.path, version.content_hash) as local:
+                self._replace_view(*key, local)
+        return self.view_path(*key)
 
     def pin(self, version: DatasetVersion, reason: str, by: str | None = None) -> CommitEntry:
         """Keep ``version`` from retention until unpinned; recorded in its partition's commit log."""
@@ -577,10 +637,12 @@ class VersionedStore:
         return self.read_table(version.path, columns, expected_hash=version.content_hash)
 
 
-_VIEW_FILE = re.compile(r"^part-\d+\.parquet$")
+# the files of a partition's current view: part-0.parquet, part-1.parquet, ...
+VIEW_FILE = re.compile(r"^part-\d+\.parquet$")
 
 
-def _view_file(index: int) -> str:
+def view_file_name(index: int) -> str:
+    """The name of the ``index``-th file of a partition's current view (``part-<index>.parquet``)."""
     return PUBLISHED_FILE if index == 0 else f"part-{index}.parquet"
 
 

@@ -17,10 +17,16 @@ import pytest
 from retina_assets.catalog import load_client, spec_errors
 from retina_assets.definitions import build_definitions
 from retina_assets.defs.sensors import dataset_asset_keys
+from retina_assets.demo import SAMPLE
 from retina_assets.features import FEATURES, Feature, feature_catalog
+from retina_assets.features.registry import build_in_process
+from retina_assets.model.spec import load_client_spec
+from retina_assets.quality.validation import validate_dataset
 from retina_assets.settings import REPO_ROOT
-from retina_assets.storage.versioned_store import VersionedStore
+from retina_assets.storage.dataset_ref import DatasetRef
+from retina_assets.storage.versioned_store import VersionedStore, stage_part
 from retina_assets_tests.support.quality import edit_spec, materialize, spec_env
+from retina_assets_tests.support.raw_frames import demo_raw_orders
 from retina_assets_tests.support.runs import materializations
 
 LINES_SCHEMA = pa.schema([("order_id", pa.string()), ("lines", pa.int64())])
@@ -132,3 +138,26 @@ def test_specs_accept_registered_features_and_refuse_others(registered: None, tm
     assert "unknown feature(s) ['churn']" in problems[("unknown", "features")]
     assert "order_lines" in problems[("unknown", "features")]  # the message lists what is registered
     assert "needs a dataset with canonical: products" in problems[("nomaster", "<root>")]
+
+
+def test_a_lazy_feature_scans_a_multipart_version_as_its_rows(tmp_path: Path) -> None:
+    """order_summary (a lazy feature: polars scans its input) built from a validated version written as
+    parts gives the table it gives from the same rows in one file."""
+    spec = load_client_spec(REPO_ROOT / "clients" / "demo.yaml").datasets["orders"]
+    valid = pa.Table.from_pandas(validate_dataset(demo_raw_orders(SAMPLE), spec).valid, preserve_index=False)
+    store = VersionedStore(str(tmp_path / "lake"))
+    one = store.write("validated", "demo", "orders", "2010-12-01", valid)
+    area = store.staging_area()
+    step = valid.num_rows // 3 + 1
+    parts = [
+        stage_part(store.fs, area, i, valid.slice(i * step, step).to_batches(), valid.schema)
+        for i in range(3)
+    ]
+    split = store.commit_parts(
+        "validated", "demo", "orders", "2010-12-02", parts, schema=valid.schema, staging_area=area
+    )
+    feature = FEATURES["order_summary"]
+    assert feature.lazy and len(split.parts) == 3
+    from_file, _ = build_in_process(feature, {"orders": DatasetRef(one.path, one.content_hash)})
+    from_parts, _ = build_in_process(feature, {"orders": DatasetRef(split.path, split.content_hash)})
+    assert from_parts.num_rows > 0 and from_parts.equals(from_file)

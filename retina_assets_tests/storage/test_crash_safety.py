@@ -84,10 +84,11 @@ def test_kill_at_every_step_of_a_write(
     temp = tmp_path / "tmp"
     temp.mkdir()
     monkeypatch.setenv("TMPDIR", str(temp))  # the writer's local staging (object stores) lands here
-    for target, when in STEPS:
+    for index, (target, when) in enumerate(STEPS):
         if backend != "local" and "shutil" in target:
             continue  # object stores publish the view in one upload
-        lake_uri = backend_root(request, backend, tmp_path, f"lake-{len(os.listdir(tmp_path))}")
+        # a fresh lake per step (on object stores too, where no local folder counts the steps)
+        lake_uri = backend_root(request, backend, tmp_path, f"lake-{index}")
         store = VersionedStore(lake_uri)
         old = store.write(
             "raw", "acme", "orders", "2024-02-01", pa.table({"order_id": ["old"], "quantity": [1]})

@@ -18,8 +18,10 @@ from retina_assets import lake as lake_api
 from retina_assets.fsck import fsck
 from retina_assets.model.spec import ClientSpec, RetentionPolicy
 from retina_assets.retention import apply_retention, plan_retention
-from retina_assets.storage.versioned_store import DatasetVersion, VersionedStore
+from retina_assets.storage import paths
+from retina_assets.storage.versioned_store import DatasetVersion, VersionedStore, stage_part
 from retina_assets_tests.support.backends import BACKENDS, backend_root
+from retina_assets_tests.support.multipart import SCHEMA, rows, write_parts
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAY = "2024-03-01"
@@ -122,3 +124,69 @@ def test_without_a_policy_nothing_is_deleted_and_the_cli_defaults_to_a_dry_run(t
     )
     assert real.returncode == 0 and "freed 8 files" in real.stdout, real.stdout + real.stderr
     assert [Path(v.path).exists() for v in made["raw"]] == [False, True, False, False, False, True]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_multipart_versions_go_as_whole_folders_and_stale_staging_areas_go_too(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path
+) -> None:
+    store = VersionedStore(backend_root(request, backend, tmp_path, "lake"))
+    fs = store.fs
+    made = [write_parts(store, [rows(0, 3 + i), rows(10, 2)], DAY, client="acme") for i in range(3)]
+    current = made[-1]
+    # a writer killed after publishing its parts, before committing: a folder no commit names
+    orphan = paths.join(paths.version_dir(store.lake_uri, "validated", "acme", "orders", DAY), "f" * 64)
+    for part in current.parts:
+        fs.copy(paths.join(current.path, part["name"]), paths.join(orphan, part["name"]))
+    # a writer killed while staging (a Spark job stopped before its commit)
+    area = store.staging_area()
+    stage_part(fs, area, 0, rows(0, 4).to_batches(), SCHEMA)
+    expected = [
+        ("version", made[0].path),
+        ("version", made[1].path),
+        ("uncommitted", orphan),
+        ("staging", area),
+    ]
+    if fs.is_local:  # a writer killed inside the atomic replace of a part leaves its temporary beside it
+        half = Path(current.path) / ".3f2a.tmp"
+        half.write_bytes(b"half")
+        expected.append(("staging", str(half)))
+    client = _client(RetentionPolicy(keep_last=1, keep_days=0))
+
+    no_temp = str(tmp_path / "no-temp")
+    assert plan_retention(store, [client], local_temp_dir=no_temp).removals == []  # all in their grace
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    plan = plan_retention(store, [client], now=later, local_temp_dir=no_temp)
+    listed = sorted((r.kind, r.uri) for r in plan.removals)
+    # never a part of the current version, each version once (its folder), not once per part
+    assert listed == sorted(expected)
+    sizes = {r.uri: r.num_bytes for r in plan.removals}
+    assert sizes[orphan] == current.num_bytes and sizes[made[0].path] == made[0].num_bytes
+    assert sizes[area] > 0
+    assert all(fs.list_files(uri) or fs.list_files(uri, recursive=True) for _, uri in listed)  # dry run
+
+    done = apply_retention(store, plan)
+    assert sorted((r.kind, r.uri) for r in done.removals) == listed  # the real run does what the dry run said
+    assert all(not fs.list_files(uri, recursive=True) and not os.path.exists(uri) for _, uri in listed)
+    assert store.read_version(current).num_rows == current.row_count
+    assert [e.action for e in store.history("validated", "acme", "orders", DAY)].count("tombstone") == 2
+    assert not fsck(store.lake_uri, now=later).problems
+    assert plan_retention(store, [client], now=later, local_temp_dir=no_temp).removals == []
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_retention_killed_after_the_tombstone_leaves_a_folder_the_next_run_removes(
+    request: pytest.FixtureRequest, backend: str, tmp_path: Path
+) -> None:
+    store = VersionedStore(backend_root(request, backend, tmp_path, "lake"))
+    old = write_parts(store, [rows(0, 3), rows(3, 3), rows(6, 3)], DAY, client="acme")
+    write_parts(store, [rows(0, 4)], DAY, client="acme")
+    # the tombstone is written first; a retention killed right after it leaves the folder in place
+    store.commit_log("validated", "acme", "orders", DAY).append(
+        "tombstone", content_hash=old.content_hash, path=old.path, reason="killed run", by="retention"
+    )
+    plan = plan_retention(store, [_client(RetentionPolicy(keep_last=1))], local_temp_dir=str(tmp_path / "t"))
+    assert [(r.kind, r.uri, r.num_bytes) for r in plan.removals] == [("tombstoned", old.path, old.num_bytes)]
+    apply_retention(store, plan)
+    assert not store.fs.list_files(old.path)
+    assert not fsck(store.lake_uri).problems
