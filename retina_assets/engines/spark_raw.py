@@ -25,8 +25,9 @@ IO manager or :meth:`~retina_assets.storage.versioned_store.VersionedStore.commi
   drop and the split's first byte, ``_metadata.file_block_start``); the driver turns the counts into
   offsets, and each typing task numbers its rows from its split's offset, so ``_source_row`` is the same
   record number as in-process. A drop is split across tasks only when its records cannot span lines
-  (:func:`splittable`: no quoted line break, no whitespace-only line); otherwise Spark reads it whole in one
-  task (``multiLine``), still on an executor.
+  (:attr:`RecordScan.splittable`: no quoted line break, no whitespace-only line); otherwise Spark reads it
+  whole in one task (``multiLine``), still on an executor. A drop with a carriage return inside a quoted
+  value is converted in-process (Spark's parser would turn a quoted CR LF into LF).
 * **Writing**: rows go to parts by contiguous ranges of their position in the partition (drops in order, then
   record number), sorted within parts, so the parts read in order give exactly the in-process row order
   (:func:`~retina_assets.engines.spark_writer.write_parts`). The driver receives only counts and part names.
@@ -50,6 +51,7 @@ import itertools
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -158,57 +160,78 @@ def check_text(path: str, encoding: str, name: str) -> None:
         raise DropReadError(name, f"the file ends inside a {encoding} character ({exc.reason})") from None
 
 
-def splittable(path: str, delimiter: str, quote: str | None) -> bool:
-    """Whether every record of the delimited file ``path`` is exactly one non-blank line, so Spark may split
-    it between tasks at line boundaries: no quoted field holds a line break, and no line is whitespace only
-    (the in-process reader reads such a line as a record; Spark's line reader skips it).
+@dataclass(frozen=True)
+class RecordScan:
+    """What one pass over a delimited drop's bytes says about its records (:func:`scan_records`).
 
-    Quotes are followed with their parity (doubled quotes inside a quoted field count twice), which is exact
-    only when every quote opens a field or closes one; a quote anywhere else (``5" pipe``) makes the answer
-    ``False``, as does any doubt: a wrong ``False`` only costs parallelism, never correctness."""
+    ``quotes_exact``: every quote opens or closes a field (or is doubled inside one), so whether a byte is
+    inside a quoted field is known from the parity of the quotes before it. ``breaks_in_quotes``: some
+    quoted field holds a line break; ``cr_in_quotes``: one holds a carriage return (Spark's parser turns a
+    quoted CR LF into LF, the in-process reader keeps it). ``blank_lines``: a line of only spaces or tabs
+    (a record in-process, skipped by Spark's line reader). ``has_cr``: the file has a carriage return."""
+
+    quotes_exact: bool
+    breaks_in_quotes: bool
+    cr_in_quotes: bool
+    blank_lines: bool
+    has_cr: bool
+
+    @property
+    def splittable(self) -> bool:
+        """Every record is exactly one line: Spark may split the file between tasks at line boundaries."""
+        return self.quotes_exact and not self.breaks_in_quotes and not self.blank_lines
+
+    @property
+    def spark_reads_exactly(self) -> bool:
+        """Spark's CSV parser gives every value exactly as the in-process reader does: no quoted CR (or no
+        CR at all when the quotes cannot be followed)."""
+        return not self.has_cr or (self.quotes_exact and not self.cr_in_quotes)
+
+
+def scan_records(path: str, delimiter: str, quote: str | None) -> RecordScan:
+    """One vectorised pass over the local file ``path`` (bounded memory) filling a :class:`RecordScan`.
+    Works on bytes, which is exact for the ASCII-compatible encodings Spark reads here. A doubtful answer
+    errs on the safe side: a drop read whole, or converted in-process."""
     q = ord(quote) if quote else -1
     d = ord(delimiter)
+    quotes_exact, breaks_in_quotes, cr_in_quotes, blank_lines, has_cr = True, False, False, False, False
     inside = False  # within a quoted field at the end of the previous block
     previous = ord("\n")  # the byte before the block
-    line_has_text = False  # the current line has a byte other than space or tab
-    line_has_bytes = False
+    line_has_text = line_has_bytes = False  # the line running on from the previous block
     with open(path, "rb") as fh:
         while block := fh.read(SCAN_BLOCK_BYTES):
             octets = np.frombuffer(block, dtype=np.uint8)
             before = np.empty_like(octets)
             before[0] = previous
             before[1:] = octets[:-1]
-            newline = (octets == 0x0A) | (octets == 0x0D)
-            if q >= 0:
+            cr = octets == 0x0D
+            newline = (octets == 0x0A) | cr
+            has_cr = has_cr or bool(cr.any())
+            if q >= 0 and quotes_exact:
                 quotes = octets == q
                 parity = (np.cumsum(quotes, dtype=np.int64) + int(inside)) % 2  # odd: inside, after the byte
-                was_inside = parity ^ quotes  # inside before the byte
-                opening = quotes & (was_inside == 0)
-                # an opening quote starts a field, or is the second of a doubled quote
+                was_inside = (parity ^ quotes).astype(bool)  # inside before the byte
+                # an opening quote starts a field or is the second of a doubled quote
                 field_start = (before == d) | (before == 0x0A) | (before == 0x0D) | (before == q)
-                if np.any(opening & ~field_start):
-                    return False
-                if np.any(newline & (was_inside == 1)):
-                    return False
+                quotes_exact = not bool(np.any(quotes & ~was_inside & ~field_start))
+                breaks_in_quotes = breaks_in_quotes or bool(np.any(newline & was_inside))
+                cr_in_quotes = cr_in_quotes or bool(np.any(cr & was_inside))
                 inside = bool(parity[-1])
-            # whitespace-only lines: a line (between line breaks) with bytes, all spaces or tabs
-            blank = (octets == 0x20) | (octets == 0x09)
+            # lines (between line breaks) that have bytes, all of them spaces or tabs
             ends = np.flatnonzero(newline)
             starts = np.concatenate(([0], ends + 1))
             stops = np.concatenate((ends, [octets.size]))
-            text_count = np.concatenate(([0], np.cumsum(~blank & ~newline, dtype=np.int64)))
-            texts = text_count[stops] - text_count[starts]
-            sizes = stops - starts
-            carried_text = np.zeros(sizes.size, dtype=bool)
-            carried_bytes = np.zeros(sizes.size, dtype=bool)
-            carried_text[0], carried_bytes[0] = line_has_text, line_has_bytes
-            whole = (sizes > 0) | carried_bytes
-            if np.any(whole[:-1] & (texts[:-1] == 0) & ~carried_text[:-1]):
-                return False
-            line_has_text = bool(texts[-1] > 0 or carried_text[-1])
-            line_has_bytes = bool(sizes[-1] > 0 or carried_bytes[-1])
+            text = ~((octets == 0x20) | (octets == 0x09) | newline)
+            counted = np.concatenate(([0], np.cumsum(text, dtype=np.int64)))
+            has_text = (counted[stops] - counted[starts]) > 0
+            has_bytes = (stops - starts) > 0
+            has_text[0] |= line_has_text
+            has_bytes[0] |= line_has_bytes
+            blank_lines = blank_lines or bool(np.any(has_bytes[:-1] & ~has_text[:-1]))
+            line_has_text, line_has_bytes = bool(has_text[-1]), bool(has_bytes[-1])
             previous = int(octets[-1])
-    return not (line_has_bytes and not line_has_text) and not inside
+    blank_lines = blank_lines or (line_has_bytes and not line_has_text)
+    return RecordScan(quotes_exact and not inside, breaks_in_quotes, cr_in_quotes, blank_lines, has_cr)
 
 
 def _runs(drop: np.ndarray, block: np.ndarray) -> Iterator[tuple[int, int]]:
@@ -373,6 +396,7 @@ def convert_partition_on_spark(
     log: Callable[[str], None] | None = None,
     expected_sha256: Mapping[str, str] | None = None,
     rows_per_part: int = ROWS_PER_PART,
+    split_min_bytes: int = SPLIT_MIN_BYTES,
 ) -> RawPartition:
     """Prepare the raw version of ``client``/``dataset`` for ``partition`` on Spark (see the module
     docstring): the same checks, errors, rows, types, lineage and metadata as
@@ -380,14 +404,15 @@ def convert_partition_on_spark(
     ``lake_uri``. The returned partition's ``stream`` is a :class:`StagedVersion` (parts already written by
     the executors) when Spark converted the drops; when they stay in-process (:func:`in_process_reason`,
     logged and in the metadata as ``raw_engine_note``) it is the in-process stream.
-    ``rows_per_part`` sets how many rows each part holds (the layout depends only on the data).
+    ``rows_per_part`` sets how many rows each part holds (the layout depends only on the data); a drop of
+    at least ``split_min_bytes`` is split between tasks when :attr:`RecordScan.splittable` allows it.
     """
     spec = client.datasets[dataset]
     say = log or (lambda _msg: None)
     archive = filesystem_for(lake_uri, storage_options)
     drops = partition_drops(fs, landing_uri, client, dataset, partition, expected_sha256)
-    reason = in_process_reason(spec, drops)
-    if reason is not None:
+
+    def in_process(reason: str) -> RawPartition:
         say(f"converting in-process, not on Spark: {reason}")
         prepared = convert_partition(
             fs, landing_uri, client, dataset, partition, previous_schema=previous_schema, log=log,
@@ -395,6 +420,10 @@ def convert_partition_on_spark(
         )  # fmt: skip
         prepared.stream.metadata["raw_engine_note"] = f"in-process: {reason}"
         return prepared
+
+    reason = in_process_reason(spec, drops)
+    if reason is not None:
+        return in_process(reason)
     started = time.perf_counter()
     say(f"converting {len(drops)} drop(s) on Spark: {[d.name for d in drops]}")
     options = spec.reader
@@ -405,11 +434,17 @@ def convert_partition_on_spark(
             drops, spec, None, progress=say, snapshots=snapshots, workdir=workdir,
             expected_sha256=expected_sha256,
         )  # fmt: skip
-        whole = []
+        scans = {}
         for d in drops:
-            snap = snapshots[d.uri]
-            check_text(snap.path, options.encoding, d.name)
-            whole.append(snap.size < SPLIT_MIN_BYTES or not splittable(snap.path, delimiter, options.quote))
+            check_text(snapshots[d.uri].path, options.encoding, d.name)
+            scans[d.name] = scan_records(snapshots[d.uri].path, delimiter, options.quote)
+        inexact = [name for name, scan in scans.items() if not scan.spark_reads_exactly]
+        if inexact:
+            return in_process(
+                f"{inexact[:3]}: a quoted value holds a carriage return (or quotes cannot be followed in a "
+                "file with carriage returns), which Spark's CSV parser would turn into a line feed"
+            )
+        whole = [snapshots[d.uri].size < split_min_bytes or not scans[d.name].splittable for d in drops]
         planned = {
             d.uri: ArchivedDrop(
                 archive_uri(archive.root_uri, client.client, dataset, snapshots[d.uri].sha256, d.name),
