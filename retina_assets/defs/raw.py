@@ -12,6 +12,7 @@ written.
 """
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -30,7 +31,7 @@ from retina_assets.ingestion.readers import DropReadError
 from retina_assets.model.naming import RAW, DatasetName
 from retina_assets.model.provenance import stage_code_version
 from retina_assets.model.spec import ClientSpec
-from retina_assets.storage.versioned_store import RecordBatchStream, StagedVersion
+from retina_assets.storage.versioned_store import StagedVersion
 
 PREVIOUS_LOOKBACK = 10
 
@@ -85,7 +86,7 @@ def build_raw_asset(
     )
     def _raw(
         context: dg.AssetExecutionContext, landing: LandingResource, lake: LakeResource, spark: SparkResource
-    ) -> dg.Output[RecordBatchStream | StagedVersion]:
+    ) -> dg.Output[Any]:  # a RecordBatchStream (in-process) or a StagedVersion (Spark)
         partition = context.partition_key
         previous = previous_drop_schema(context.instance, context.asset_key, partition)
         tags = context.run.tags
