@@ -1,6 +1,8 @@
 """The ``<client>/raw_<dataset>`` assets: one drop partition landed as typed, immutable Parquet.
 
-The work is the raw stage's (:func:`retina_assets.ingestion.raw_stage.convert_partition`); this asset adds
+The work is the raw stage's (:func:`retina_assets.ingestion.raw_stage.convert_partition`; for an
+``engine: spark`` client :func:`retina_assets.engines.spark_raw.convert_partition_on_spark`, whose executors
+write the version's parts, committed by the IO manager); this asset adds
 what only the Dagster instance knows (the previous partition's recorded drop schema, the reference for drift)
 and turns the stage's errors into failures that name the file and are never retried. Each drop is first
 kept in the lake's archive and the raw version records the archived drops as its inputs. The asset
