@@ -68,11 +68,14 @@ from retina_assets.ingestion.raw_conversion import DropConversion
 from retina_assets.ingestion.raw_stage import (
     RawPartition,
     archive_drops,
+    archived_snapshots,
+    convert_archived_drops,
     convert_partition,
     describe_partition,
     partition_drops,
     snapshot_drops,
 )
+from retina_assets.ingestion.snapshot import FileSnapshot
 from retina_assets.model.naming import RAW_ERRORS
 from retina_assets.model.spec import ClientSpec, DatasetSpec
 from retina_assets.storage.content_store import ArchivedDrop, archive_uri
@@ -426,25 +429,15 @@ def convert_partition_on_spark(
         return in_process(reason)
     started = time.perf_counter()
     say(f"converting {len(drops)} drop(s) on Spark: {[d.name for d in drops]}")
-    options = spec.reader
-    delimiter = options.delimiter or ("\t" if spec.format == "tsv" else ",")
     snapshots, workdir = snapshot_drops(fs, archive, drops, spec.limits.max_bytes)
     try:
         conversion = DropConversion(
             drops, spec, None, progress=say, snapshots=snapshots, workdir=workdir,
             expected_sha256=expected_sha256,
         )  # fmt: skip
-        scans = {}
-        for d in drops:
-            check_text(snapshots[d.uri].path, options.encoding, d.name)
-            scans[d.name] = scan_records(snapshots[d.uri].path, delimiter, options.quote)
-        inexact = [name for name, scan in scans.items() if not scan.spark_reads_exactly]
-        if inexact:
-            return in_process(
-                f"{inexact[:3]}: a quoted value holds a carriage return (or quotes cannot be followed in a "
-                "file with carriage returns), which Spark's CSV parser would turn into a line feed"
-            )
-        whole = [snapshots[d.uri].size < split_min_bytes or not scans[d.name].splittable for d in drops]
+        whole = _split_plan(spec, drops, snapshots, split_min_bytes)
+        if isinstance(whole, str):
+            return in_process(whole)
         planned = {
             d.uri: ArchivedDrop(
                 archive_uri(archive.root_uri, client.client, dataset, snapshots[d.uri].sha256, d.name),
@@ -462,6 +455,103 @@ def convert_partition_on_spark(
     finally:
         workdir.cleanup()
     say("archived: " + ", ".join(f"{d.name} -> {archived[d.uri].uri}" for d in drops))
+    staged = _rows_on_spark(
+        spark,
+        spec,
+        drops,
+        conversion,
+        archived,
+        whole,
+        lake_uri,
+        storage_options,
+        metadata,
+        rows_per_part,
+        say,
+    )
+    staged.metadata["conversion_seconds"] = round(time.perf_counter() - started, 3)
+    return RawPartition(drops, report, staged, [archived[d.uri] for d in drops])
+
+
+def convert_archived_drops_on_spark(
+    lake_fs: LakeFileSystem,
+    client: ClientSpec,
+    dataset: str,
+    partition: str,
+    inputs: list[ArchivedDrop],
+    spark: Any,
+    target_lake_uri: str,
+    storage_options: Mapping[str, Any] | None = None,
+    log: Callable[[str], None] | None = None,
+    rows_per_part: int = ROWS_PER_PART,
+    split_min_bytes: int = SPLIT_MIN_BYTES,
+) -> RawPartition:
+    """A raw version rebuilt on Spark from its archived drops (in the lake of ``lake_fs``), as
+    :func:`~retina_assets.ingestion.raw_stage.convert_archived_drops` rebuilds one in-process: each archived
+    file is copied and checked against its hash, and Spark reads the archived file itself. The parts are
+    staged in the lake at ``target_lake_uri`` (``storage_options`` reach it). Identical drops and spec give
+    identical parts, so the rebuilt version has the recorded content hash. Drops that stay in-process
+    (:func:`in_process_reason`) are rebuilt in-process."""
+    spec = client.datasets[dataset]
+    say = log or (lambda _msg: None)
+    names = [Drop(i.source, i.name, i.size, i.sha256, dataset, partition) for i in inputs]
+    if in_process_reason(spec, names) is not None:
+        return convert_archived_drops(lake_fs, client, dataset, partition, inputs, log)
+    drops, snapshots, workdir = archived_snapshots(lake_fs, dataset, partition, inputs)
+    try:
+        conversion = DropConversion(drops, spec, None, progress=say, snapshots=snapshots, workdir=workdir)
+        whole = _split_plan(spec, drops, snapshots, split_min_bytes)
+        archived = {item.source: item for item in inputs}
+        if not isinstance(whole, str):
+            report, metadata = describe_partition(
+                client, dataset, partition, drops, conversion, archived, (None, None), check_drift=False
+            )
+    finally:
+        workdir.cleanup()
+    if isinstance(whole, str):
+        return convert_archived_drops(lake_fs, client, dataset, partition, inputs, log)
+    staged = _rows_on_spark(
+        spark, spec, drops, conversion, archived, whole, target_lake_uri, storage_options, metadata,
+        rows_per_part, say,
+    )  # fmt: skip
+    return RawPartition(drops, report, staged, list(inputs))
+
+
+def _split_plan(
+    spec: DatasetSpec, drops: list[Drop], snapshots: Mapping[str, FileSnapshot], split_min_bytes: int
+) -> list[bool] | str:
+    """For each drop (local snapshots), whether Spark reads it whole in one task (``multiLine``) rather than
+    split between tasks; or the reason the partition is converted in-process. Raises
+    :class:`DropReadError` for bytes that are not valid in the declared encoding."""
+    options = spec.reader
+    delimiter = options.delimiter or ("\t" if spec.format == "tsv" else ",")
+    scans = {}
+    for d in drops:
+        check_text(snapshots[d.uri].path, options.encoding, d.name)
+        scans[d.name] = scan_records(snapshots[d.uri].path, delimiter, options.quote)
+    inexact = [name for name, scan in scans.items() if not scan.spark_reads_exactly]
+    if inexact:
+        return (
+            f"{inexact[:3]}: a quoted value holds a carriage return (or quotes cannot be followed in a "
+            "file with carriage returns), which Spark's CSV parser would turn into a line feed"
+        )
+    return [snapshots[d.uri].size < split_min_bytes or not scans[d.name].splittable for d in drops]
+
+
+def _rows_on_spark(
+    spark: Any,
+    spec: DatasetSpec,
+    drops: list[Drop],
+    conversion: DropConversion,
+    archived: Mapping[str, ArchivedDrop],
+    whole: list[bool],
+    lake_uri: str,
+    storage_options: Mapping[str, Any] | None,
+    metadata: dict[str, Any],
+    rows_per_part: int,
+    say: Callable[[str], None],
+) -> StagedVersion:
+    """Spark's part of the conversion (the module docstring's reading, numbering, typing and writing) over
+    the archived drops; returns the parts the executors staged in the lake at ``lake_uri``."""
     names = [d.name for d in drops]
     headers = [conversion.stats.drop_columns[n] for n in names]
     columns = list(dict.fromkeys(c for h in headers for c in h))
@@ -512,14 +602,15 @@ def convert_partition_on_spark(
         raise
     staged.metadata.update(
         {
-            "rows_with_unparseable_values": _errors_in_parts(archive, staged),
+            "rows_with_unparseable_values": _errors_in_parts(
+                filesystem_for(lake_uri, storage_options), staged
+            ),
             "rows_per_file": rows_per_file,
-            "conversion_seconds": round(time.perf_counter() - started, 3),
             "parts": len(staged.parts),
             "drops_split_between_tasks": [n for n, w in zip(names, whole, strict=True) if not w],
         }
     )
-    return RawPartition(drops, report, staged, [archived[d.uri] for d in drops])
+    return staged
 
 
 def _spark_schema(schema: pa.Schema) -> Any:

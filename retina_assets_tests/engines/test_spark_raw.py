@@ -1,6 +1,7 @@
 """Raw conversion on Spark gives the in-process raw rows, row for row and type for type (values, lineage,
 ``_raw_errors``), on the example clients' real drops and on dirty ones; bad drops fail naming the file;
-formats Spark does not read stay in-process and say why."""
+formats Spark does not read stay in-process and say why; the raw asset of an ``engine: spark`` client
+writes a multi-part version that ``verify`` rebuilds on Spark to the same hash."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pyarrow as pa
 import pytest
+import yaml
 
+from retina_assets.definitions import build_definitions
 from retina_assets.demo import FULL, load_source, to_client_format
 from retina_assets.engines.spark_raw import convert_partition_on_spark, scan_records
 from retina_assets.example_clients import write_completejourney_drops
@@ -18,10 +22,12 @@ from retina_assets.ingestion.raw_conversion import SCHEMA_SAMPLE_ROWS
 from retina_assets.ingestion.raw_stage import RawPartition, convert_partition
 from retina_assets.ingestion.readers import DropReadError
 from retina_assets.model.spec import ClientSpec, load_client_spec
-from retina_assets.settings import REPO_ROOT
+from retina_assets.settings import REPO_ROOT, LakeSettings
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.filesystem import filesystem_for
 from retina_assets.storage.versioned_store import StagedVersion, VersionedStore
+from retina_assets.verify import IDENTICAL, verify
+from retina_assets_tests.support.runs import materializations
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 LONG_AGO = 1_000_000_000  # a delivery time past every completeness quiet period
@@ -278,3 +284,29 @@ def test_dirty_drops_through_spark_connect(tmp_path: Path, spark_connect_url: st
     session = connect_session(spark_connect_url)
     rows, _ = _on_spark(folder, tmp_path / "lake-b", client, "orders", "2024-01-05", session)
     _assert_same(rows, expected)
+
+
+def test_a_spark_raw_version_from_the_asset_verifies_identical(
+    lake_env, demo_drops, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spark_local
+) -> None:
+    """The raw asset of an ``engine: spark`` client writes a multi-part version with Spark's executors;
+    ``verify`` rebuilds it on Spark from the archived drop to the same content hash."""
+    spec = yaml.safe_load((REPO_ROOT / "clients" / "demo.yaml").read_text(encoding="utf-8"))
+    clients = tmp_path / "clients-spark"
+    clients.mkdir()
+    (clients / "demo.yaml").write_text(yaml.safe_dump({**spec, "engine": "spark"}), encoding="utf-8")
+    monkeypatch.setenv("RETINA_CLIENTS_DIR", str(clients))
+    settings = LakeSettings(str(lake_env.lake), str(lake_env.landing), str(clients))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [build_definitions(settings).resolve_assets_def(dg.AssetKey(["demo", "raw_orders"]))],
+            partition_key="2010-12-01",
+            instance=instance,
+        )
+    assert result.success
+    meta = materializations(result)["demo/raw_orders"]
+    assert meta["retina/engine"] == "spark"
+    path = meta["path"]
+    assert DatasetRef(path).is_multipart
+    verdicts = verify(str(lake_env.lake), path)
+    assert [v.status for v in verdicts] == [IDENTICAL], verdicts[0].report()
