@@ -249,6 +249,7 @@ def _typer(
     schema: pa.Schema,
     columns: list[str],
     names: list[str],
+    widths: list[int],
     sources: list[str],
     first_record: Mapping[tuple[int, int], int],
     bases: list[int],
@@ -278,7 +279,7 @@ def _typer(
                     at = int(pc.index(pc.is_valid(bad), True).as_py())
                     raise DropReadError(
                         names[key[0]],
-                        f"record {record + at:,} does not have the header's {len(columns)} fields: "
+                        f"record {record + at:,} does not have the header's {widths[key[0]]} fields: "
                         f"{str(bad[at].as_py())[:200]!r}",
                     )
                 if record == 0:
@@ -587,7 +588,16 @@ def _rows_on_spark(
     )
     typed = frame.mapInArrow(
         _typer(
-            spec, conversion.schema, columns, names, [d.uri for d in drops], first_record, bases, total, parts
+            spec,
+            conversion.schema,
+            columns,
+            names,
+            [len(h) for h in headers],
+            [d.uri for d in drops],
+            first_record,
+            bases,
+            total,
+            parts,
         ),
         _spark_schema(conversion.schema),
     )
