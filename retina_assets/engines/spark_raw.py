@@ -75,6 +75,7 @@ from retina_assets.ingestion.raw_stage import (
     partition_drops,
     snapshot_drops,
 )
+from retina_assets.ingestion.readers import fixed_width_fields, is_fixed_width_record, split_fixed_width
 from retina_assets.ingestion.snapshot import FileSnapshot
 from retina_assets.model.naming import RAW_ERRORS
 from retina_assets.model.spec import ClientSpec, DatasetSpec
@@ -82,7 +83,7 @@ from retina_assets.storage.content_store import ArchivedDrop, archive_uri
 from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for
 from retina_assets.storage.versioned_store import StagedVersion
 
-SPARK_FORMATS = ("csv", "tsv")
+SPARK_FORMATS = ("csv", "tsv", "fixed_width")
 # Python codec name -> the Java charset Spark decodes with; both map every byte the same way
 SPARK_ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "ascii": "UTF-8", "iso8859-1": "ISO-8859-1"}
 FORMAT_REASONS = {
@@ -91,7 +92,6 @@ FORMAT_REASONS = {
     "16 MiB block, which a reader working split by split cannot reproduce",
     "xlsx": "a workbook is a zip archive read as one XML stream (and Excel caps a sheet at 1,048,576 rows)",
     "parquet": "a Parquet drop is already typed; its footer is checked against the limits before any page is read",
-    "fixed_width": "fixed-width text is not converted on Spark yet",
 }
 # Internal columns of the Spark plan (never in the raw version).
 DROP = "_retina_drop"
@@ -119,6 +119,11 @@ def in_process_reason(spec: DatasetSpec, drops: Sequence[Drop] = ()) -> str | No
         )
     options = spec.reader
     encoding = codecs.lookup(options.encoding).name
+    if spec.format == "fixed_width" and encoding not in ("utf-8", "ascii"):
+        return (
+            f"encoding {options.encoding}: Spark's text reader decodes UTF-8 only (a byte-order mark "
+            "included)"
+        )
     if encoding not in SPARK_ENCODINGS:
         return (
             f"encoding {options.encoding}: Spark reads UTF-8 and Latin-1 exactly as in-process; Java's "
@@ -130,7 +135,7 @@ def in_process_reason(spec: DatasetSpec, drops: Sequence[Drop] = ()) -> str | No
         )
     if options.escape is not None:
         return "an escape character: Spark's CSV reader applies it to quotes only, the in-process one to any character"
-    if list(options.null_values) != [""]:
+    if spec.format != "fixed_width" and list(options.null_values) != [""]:
         return (
             "null markers other than the empty field: Spark cannot tell a quoted marker from an unquoted one"
         )
@@ -144,7 +149,7 @@ def check_text(path: str, encoding: str, name: str) -> None:
     name_of = codecs.lookup(encoding).name
     if name_of == "iso8859-1":
         return
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    decoder = codecs.getincrementaldecoder(name_of)()
     offset = 0
     with open(path, "rb") as fh:
         while block := fh.read(SCAN_BLOCK_BYTES):
@@ -293,12 +298,136 @@ def _typer(
                     ],
                     names=columns,
                 )
-                typed = coerce_batch(text, spec, schema, sources[key[0]], record)
-                position = np.arange(record - 1, record - 1 + typed.num_rows, dtype=np.int64) + bases[key[0]]
-                part = np.minimum(position * parts // max(total, 1), parts - 1)
-                yield pa.RecordBatch.from_arrays(
-                    [*typed.columns, pa.array(position), pa.array(part)], schema=out_schema
+                yield _typed(
+                    text, spec, schema, out_schema, sources[key[0]], record, bases[key[0]], total, parts
                 )
+
+    return type_batches
+
+
+def _typed(
+    text: pa.RecordBatch,
+    spec: DatasetSpec,
+    schema: pa.Schema,
+    out_schema: pa.Schema,
+    source: str,
+    first_row: int,
+    base: int,
+    total: int,
+    parts: int,
+) -> pa.RecordBatch:
+    """Consecutive records of one drop (text columns, the first being data row ``first_row``) typed by
+    :func:`coerce_batch`, with each row's position in the partition (``base`` = the drop's first) and part."""
+    typed = coerce_batch(text, spec, schema, source, first_row)
+    position = np.arange(first_row - 1, first_row - 1 + typed.num_rows, dtype=np.int64) + base
+    part = np.minimum(position * parts // max(total, 1), parts - 1)
+    return pa.RecordBatch.from_arrays([*typed.columns, pa.array(position), pa.array(part)], schema=out_schema)
+
+
+COUNTS_SCHEMA = f"{DROP} int, {BLOCK} long, records long, lines long"
+
+
+def _read_lines(spark: Any, paths: list[str]) -> Any:
+    """One Spark frame of the drops' lines (``value``, without line ends; ``\n``, ``\r\n`` and ``\r`` end a
+    line, as Python's universal newlines), with each line's drop and split."""
+    frames = []
+    for i, path in enumerate(paths):
+        frame = spark.read.format("text").load(path)
+        F = functions_for(frame)  # noqa: N806
+        frames.append(
+            frame.select(
+                F.col("value"), F.lit(i).alias(DROP), F.col("_metadata.file_block_start").alias(BLOCK)
+            )
+        )
+    combined = frames[0]
+    for frame in frames[1:]:
+        combined = combined.unionByName(frame)
+    return combined
+
+
+def _line_counter(options: Any) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Per task: how many lines, and how many records (lines neither blank nor comments), of each split."""
+
+    def count(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        counts: dict[tuple[int, int], list[int]] = {}
+        for batch in batches:
+            drop = batch.column(DROP).to_numpy(zero_copy_only=False)
+            block = batch.column(BLOCK).to_numpy(zero_copy_only=False)
+            values = batch.column("value").to_pylist()
+            for start, end in _runs(drop, block):
+                entry = counts.setdefault((int(drop[start]), int(block[start])), [0, 0])
+                entry[0] += sum(is_fixed_width_record(v, options) for v in values[start:end])
+                entry[1] += end - start
+        keys = sorted(counts)
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array([k[0] for k in keys], pa.int32()),
+                pa.array([k[1] for k in keys], pa.int64()),
+                pa.array([counts[k][0] for k in keys], pa.int64()),
+                pa.array([counts[k][1] for k in keys], pa.int64()),
+            ],
+            names=[DROP, BLOCK, "records", "lines"],
+        )
+
+    return count
+
+
+def _line_typer(
+    spec: DatasetSpec,
+    schema: pa.Schema,
+    headers: list[list[str]],
+    names: list[str],
+    sources: list[str],
+    first_record: Mapping[tuple[int, int], int],
+    first_line: Mapping[tuple[int, int], int],
+    bases: list[int],
+    total: int,
+    parts: int,
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The fixed-width typing task: each line split and checked by the in-process reader's own functions
+    (:func:`~retina_assets.ingestion.readers.split_fixed_width`, ``fixed_width_fields``; the same errors
+    with the same line numbers), each file's header line skipped, the rest typed as :func:`_typer` does."""
+    options = spec.reader
+    longest = spec.limits.max_row_bytes
+    markers = set(options.null_values) - {""}
+    out_schema = schema.append(pa.field(POSITION, pa.int64())).append(pa.field(PART, pa.int64()))
+
+    def type_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        seen: dict[tuple[int, int], list[int]] = {}
+        for batch in batches:
+            drop = batch.column(DROP).to_numpy(zero_copy_only=False)
+            block = batch.column(BLOCK).to_numpy(zero_copy_only=False)
+            values = batch.column("value").to_pylist()
+            for start, end in _runs(drop, block):
+                key = (int(drop[start]), int(block[start]))
+                index, name, header = key[0], names[key[0]], headers[key[0]]
+                done = seen.setdefault(key, [0, 0])  # records, lines of this split seen so far
+                rows: list[list[str | None]] = []
+                first_row = 0
+                for line in values[start:end]:
+                    done[1] += 1
+                    lineno = first_line[key] + done[1]
+                    if len(line) + 1 > longest:  # + its line end, as read in-process
+                        raise DropLimitError(
+                            name, f"a line is longer than {longest:,} characters (limits.max_row_bytes)"
+                        )
+                    if not is_fixed_width_record(line, options):
+                        continue
+                    record = first_record[key] + done[0]  # 0 is the header
+                    done[0] += 1
+                    fields = split_fixed_width(line, options.widths, name, lineno)
+                    if record == 0:
+                        continue
+                    first_row = first_row or record
+                    rows.append(fixed_width_fields(fields, len(header), markers, name, lineno))
+                if rows:
+                    columns = list(zip(*rows, strict=True))
+                    text = pa.RecordBatch.from_arrays(
+                        [pa.array(c, pa.string()) for c in columns], names=header
+                    )
+                    yield _typed(
+                        text, spec, schema, out_schema, sources[index], first_row, bases[index], total, parts
+                    )
 
     return type_batches
 
@@ -524,10 +653,16 @@ def _split_plan(
     split between tasks; or the reason the partition is converted in-process. Raises
     :class:`DropReadError` for bytes that are not valid in the declared encoding."""
     options = spec.reader
+    if spec.format == "fixed_width":  # no quotes: every record is one line
+        for d in drops:
+            check_text(snapshots[d.uri].path, options.encoding, d.name)
+        return [snapshots[d.uri].size < split_min_bytes for d in drops]
+    # the in-process CSV reader reads ASCII as UTF-8 (Arrow's UTF-8 check)
+    encoding = "latin-1" if codecs.lookup(options.encoding).name == "iso8859-1" else "utf-8"
     delimiter = options.delimiter or ("\t" if spec.format == "tsv" else ",")
     scans = {}
     for d in drops:
-        check_text(snapshots[d.uri].path, options.encoding, d.name)
+        check_text(snapshots[d.uri].path, encoding, d.name)
         scans[d.name] = scan_records(snapshots[d.uri].path, delimiter, options.quote)
     inexact = [name for name, scan in scans.items() if not scan.spark_reads_exactly]
     if inexact:
@@ -556,25 +691,39 @@ def _rows_on_spark(
     names = [d.name for d in drops]
     headers = [conversion.stats.drop_columns[n] for n in names]
     columns = list(dict.fromkeys(c for h in headers for c in h))
-    frame = _read_drops(spark, spec, [archived[d.uri].uri for d in drops], headers, columns, whole)
+    paths = [archived[d.uri].uri for d in drops]
+    lines = spec.format == "fixed_width"
+    frame = _read_lines(spark, paths) if lines else _read_drops(spark, spec, paths, headers, columns, whole)
     F = functions_for(frame)  # noqa: N806
     try:
-        counted = frame.groupBy(DROP, BLOCK).agg(F.count(F.lit(1)).alias("records")).collect()
+        if lines:  # records are the lines that are neither blank nor comments: counted in Python
+            counted = (
+                frame.mapInArrow(_line_counter(spec.reader), COUNTS_SCHEMA)
+                .groupBy(DROP, BLOCK)
+                .agg(F.sum("records").alias("records"), F.sum("lines").alias("lines"))
+                .collect()
+            )
+        else:
+            counted = frame.groupBy(DROP, BLOCK).agg(F.count(F.lit(1)).alias("records")).collect()
     except Exception as exc:
         _reraise_drop_error(exc, names)
         raise
-    records: dict[int, list[tuple[int, int]]] = {}
+    records: dict[int, list[tuple[int, int, int]]] = {}
     for row in counted:
-        records.setdefault(int(row[DROP]), []).append((int(row[BLOCK]), int(row["records"])))
+        physical = int(row["lines"]) if lines else 0
+        records.setdefault(int(row[DROP]), []).append((int(row[BLOCK]), int(row["records"]), physical))
     first_record: dict[tuple[int, int], int] = {}
+    first_line: dict[tuple[int, int], int] = {}
     rows_per_file: dict[str, int] = {}
     bases: list[int] = []
     total = 0
     for i, name in enumerate(names):
-        offset = 0
-        for block, count in sorted(records.get(i, [])):
+        offset = line_offset = 0
+        for block, count, physical in sorted(records.get(i, [])):
             first_record[(i, block)] = offset
+            first_line[(i, block)] = line_offset
             offset += count
+            line_offset += physical
         rows = max(offset - 1, 0)  # the header is the first record
         if rows > spec.limits.max_rows:
             raise DropLimitError(name, f"{rows:,} rows, more than {spec.limits.max_rows:,} (limits.max_rows)")
@@ -586,21 +735,17 @@ def _rows_on_spark(
         f"{total:,} rows in {len(drops)} drop(s) ({sum(not w for w in whole)} split between tasks); "
         f"writing {parts} part(s) from the executors"
     )
-    typed = frame.mapInArrow(
-        _typer(
-            spec,
-            conversion.schema,
-            columns,
-            names,
-            [len(h) for h in headers],
-            [d.uri for d in drops],
-            first_record,
-            bases,
-            total,
-            parts,
-        ),
-        _spark_schema(conversion.schema),
-    )
+    sources = [d.uri for d in drops]
+    if lines:
+        typer = _line_typer(
+            spec, conversion.schema, headers, names, sources, first_record, first_line, bases, total, parts
+        )
+    else:
+        widths = [len(h) for h in headers]
+        typer = _typer(
+            spec, conversion.schema, columns, names, widths, sources, first_record, bases, total, parts
+        )
+    typed = frame.mapInArrow(typer, _spark_schema(conversion.schema))
     try:
         staged = write_parts(
             typed, lake_uri, conversion.schema, parts=parts, key_columns=[], sort_columns=[POSITION],

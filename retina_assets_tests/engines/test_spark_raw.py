@@ -17,7 +17,7 @@ import yaml
 from retina_assets.definitions import build_definitions
 from retina_assets.demo import FULL, load_source, to_client_format
 from retina_assets.engines.spark_raw import convert_partition_on_spark, scan_records
-from retina_assets.example_clients import write_completejourney_drops
+from retina_assets.example_clients import write_cdnow_drops, write_completejourney_drops
 from retina_assets.ingestion.raw_conversion import SCHEMA_SAMPLE_ROWS
 from retina_assets.ingestion.raw_stage import RawPartition, convert_partition
 from retina_assets.ingestion.readers import DropReadError
@@ -310,3 +310,71 @@ def test_a_spark_raw_version_from_the_asset_verifies_identical(
     assert DatasetRef(path).is_multipart
     verdicts = verify(str(lake_env.lake), path)
     assert [v.status for v in verdicts] == [IDENTICAL], verdicts[0].report()
+
+
+def test_cdnow_fixed_width_drops_on_spark_match_in_process(tmp_path: Path, spark_local) -> None:
+    landing = tmp_path / "landing"
+    write_cdnow_drops(landing, days=2)
+    client = load_client_spec(REPO_ROOT / "clients" / "cdnow.yaml")
+    folder = landing / "cdnow"
+    for day in ("1997-01-01", "1997-01-02"):
+        expected = _in_process(folder, tmp_path / "lake-a", client, "purchases", day)
+        rows, _ = _on_spark(folder, tmp_path / "lake-b", client, "purchases", day, spark_local)
+        _assert_same(rows, expected)
+
+
+FIXED_WIDTH_SPEC = {
+    "datasets": {
+        "orders": {
+            "canonical": "orders",
+            "format": "fixed_width",
+            "pattern": r"orders_(?P<as_of_date>\d{8})\.txt",
+            "as_of_date": {"from": "filename", "format": "%Y%m%d"},
+            "reader": {"comment": "#", "null_values": ["", "NA"]},
+            "columns": {
+                "order": {"name": "order_id"},
+                "product": {"name": "product_id"},
+                "qty": {"name": "quantity", "type": "int64"},
+                "price": {"name": "unit_price", "type": "float64"},
+                "at": {"name": "order_ts", "type": "timestamp", "formats": ["%Y%m%d"]},
+            },
+        }
+    }
+}
+
+
+def test_fixed_width_split_between_tasks_keeps_line_numbers_and_errors(tmp_path: Path, spark_local) -> None:
+    """Comment and blank lines between records, null markers, bad values; read by Spark in 64 KiB splits.
+    A line with a missing field fails both engines with the same message and line number."""
+    client = _client(FIXED_WIDTH_SPEC)
+    lines = ["# export", "order product qty price at"]
+    for i in range(20_000):
+        qty = "NA" if i % 97 == 0 else ("1,5" if i % 1_001 == 0 else str(i % 13))
+        lines.append(f"{i} P{i % 50} {qty} {i % 7}.25 {'20240105' if i % 503 else 'someday'}")
+        if i % 211 == 0:
+            lines += ["", "   # a comment", "\t"]
+    folder = tmp_path / "landing"
+    _drop(folder, "orders_20240105.txt", ("\r\n".join(lines) + "\r\n").encode())
+    expected = _in_process(folder, tmp_path / "lake-a", client, "orders", "2024-01-05")
+    previous = spark_local.conf.get("spark.sql.files.maxPartitionBytes")
+    spark_local.conf.set("spark.sql.files.maxPartitionBytes", str(64 << 10))
+    try:
+        rows, prepared = _on_spark(
+            folder, tmp_path / "lake-b", client, "orders", "2024-01-05", spark_local, split_min_bytes=1
+        )
+        assert prepared.stream.metadata["drops_split_between_tasks"] == ["orders_20240105.txt"]
+        _assert_same(rows, expected)
+        assert any(rows.column("_raw_errors").to_pylist())
+
+        lines.append("20000 P0 1 2.25")
+        _drop(folder, "orders_20240105.txt", ("\r\n".join(lines) + "\r\n").encode())
+        with pytest.raises(DropReadError) as in_process:
+            _in_process(folder, tmp_path / "lake-c", client, "orders", "2024-01-05")
+        with pytest.raises(DropReadError) as on_spark:
+            _on_spark(
+                folder, tmp_path / "lake-d", client, "orders", "2024-01-05", spark_local, split_min_bytes=1
+            )
+    finally:
+        spark_local.conf.set("spark.sql.files.maxPartitionBytes", previous)
+    assert str(on_spark.value) == str(in_process.value)
+    assert f"line {len(lines)}: expected 5 fields, found 4" in str(on_spark.value)
