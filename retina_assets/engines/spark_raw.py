@@ -1,5 +1,6 @@
-"""Raw conversion on Spark: a partition's delimited drops read by Spark's CSV reader, typed by the project's
-own coercion on the executors, and written by the executors as a multi-part raw version.
+"""Raw conversion on Spark: a partition's delimited drops read by Spark's CSV reader (fixed-width drops by its
+text reader), typed by the project's own coercion on the executors, and written by the executors as a
+multi-part raw version.
 
 :func:`convert_partition_on_spark` takes the same inputs as the in-process
 :func:`~retina_assets.ingestion.raw_stage.convert_partition` (plus the Spark session and the lake) and returns
@@ -36,12 +37,17 @@ What stays in-process, and why (:func:`in_process_reason`; the raw asset then co
 writes a one-file version through the same store): JSON documents (one value per file: nothing to split),
 JSON Lines (the in-process reader fixes the columns and their types from the file's first 16 MiB block,
 which a reader working split by split cannot reproduce), Excel (a zipped workbook read as one XML stream),
-Parquet (already typed: its footer is checked against the limits before a page is read), fixed-width text
-(not yet converted on Spark), compressed drops (a ``.gz`` is not splittable, ``.zip`` has no Hadoop codec,
+Parquet (already typed: its footer is checked against the limits before a page is read), compressed drops (a ``.gz`` is not splittable, ``.zip`` has no Hadoop codec,
 and the size limit after decompression is enforced while streaming), encodings other than UTF-8/ASCII and
 Latin-1 (Java's decoders differ from Python's on undefined bytes), ``header_row`` junk lines, an ``escape``
 character, and null markers other than the empty field (Spark cannot tell a quoted marker from an
-unquoted one). ``limits.max_seconds`` is not enforced on Spark (the run's own timeout applies).
+unquoted one); for fixed-width text, encodings other than UTF-8/ASCII (Spark's text reader decodes UTF-8
+only). ``limits.max_seconds`` is not enforced on Spark (the run's own timeout applies).
+
+Fixed-width drops: Spark's text reader gives the lines (split between tasks at line ends: there are no
+quotes), a first pass counts each split's lines and records (lines neither blank nor comments) in Python, and
+the typing tasks split and check each line with the in-process reader's own functions, so values, errors and
+line numbers are the same.
 """
 
 from __future__ import annotations
