@@ -29,7 +29,8 @@ from retina_assets.storage.versioned_store import StagedVersion, VersionedStore
 from retina_assets.verify import IDENTICAL, verify
 from retina_assets_tests.support.runs import materializations
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = pytest.mark.timeout(600)
+SPARK = pytest.mark.slow  # the tests that start Spark
 LONG_AGO = 1_000_000_000  # a delivery time past every completeness quiet period
 
 
@@ -124,6 +125,7 @@ def test_a_format_spark_does_not_read_stays_in_process_and_says_why(tmp_path: Pa
 # --- Spark ---------------------------------------------------------------------------------------------
 
 
+@SPARK
 def test_demo_drops_on_spark_match_in_process(tmp_path: Path, demo_drops, lake_env, spark_local) -> None:
     client = load_client_spec(REPO_ROOT / "clients" / "demo.yaml")
     folder = lake_env.landing / "demo"
@@ -136,6 +138,7 @@ def test_demo_drops_on_spark_match_in_process(tmp_path: Path, demo_drops, lake_e
         }
 
 
+@SPARK
 def test_a_large_real_drop_split_between_tasks_keeps_every_line_number(tmp_path: Path, spark_local) -> None:
     """100,000 lines of Online Retail as one drop, read by Spark in ~1 MiB splits and written as 4 parts:
     every row's ``_source_row`` and values are the in-process ones."""
@@ -201,6 +204,7 @@ def _dirty_drops(folder: Path) -> None:
     _drop(folder, "orders_20240105_late.csv", second)
 
 
+@SPARK
 def test_dirty_drops_on_spark_are_flagged_exactly_as_in_process(tmp_path: Path, spark_local) -> None:
     client = _client(DIRTY_SPEC)
     folder = tmp_path / "landing"
@@ -217,6 +221,7 @@ def test_dirty_drops_on_spark_are_flagged_exactly_as_in_process(tmp_path: Path, 
     }
 
 
+@SPARK
 def test_a_quoted_carriage_return_stays_in_process(tmp_path: Path, spark_local) -> None:
     client = _client(DIRTY_SPEC)
     folder = tmp_path / "landing"
@@ -239,6 +244,7 @@ def test_a_quoted_carriage_return_stays_in_process(tmp_path: Path, spark_local) 
     assert rows.column("note").to_pylist() == ["a\r\nb"]
 
 
+@SPARK
 @pytest.mark.parametrize(("bad_line", "shown"), [(b"2;B;1", "2;B;1"), (b"   ", "   ")])
 def test_a_malformed_record_fails_naming_the_file_and_record_on_both_engines(
     tmp_path, spark_local, bad_line, shown
@@ -258,6 +264,7 @@ def test_a_malformed_record_fails_naming_the_file_and_record_on_both_engines(
         _on_spark(folder, tmp_path / "lake-b", client, "orders", "2024-01-05", spark_local)
 
 
+@SPARK
 def test_invalid_utf8_fails_naming_the_file_and_byte(tmp_path: Path, spark_local) -> None:
     """Spark's reader would decode the byte as U+FFFD silently; the driver refuses the drop, as in-process."""
     spec = {"datasets": {"orders": {**DIRTY_SPEC["datasets"]["orders"], "reader": {"delimiter": ";"}}}}
@@ -274,6 +281,7 @@ def test_invalid_utf8_fails_naming_the_file_and_byte(tmp_path: Path, spark_local
         _on_spark(folder, tmp_path / "lake-b", client, "orders", "2024-01-05", spark_local)
 
 
+@SPARK
 def test_dirty_drops_through_spark_connect(tmp_path: Path, spark_connect_url: str) -> None:
     from retina_assets.engines.spark import connect_session
 
@@ -286,6 +294,7 @@ def test_dirty_drops_through_spark_connect(tmp_path: Path, spark_connect_url: st
     _assert_same(rows, expected)
 
 
+@SPARK
 def test_a_spark_raw_version_from_the_asset_verifies_identical(
     lake_env, demo_drops, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spark_local
 ) -> None:
@@ -312,6 +321,7 @@ def test_a_spark_raw_version_from_the_asset_verifies_identical(
     assert [v.status for v in verdicts] == [IDENTICAL], verdicts[0].report()
 
 
+@SPARK
 def test_cdnow_fixed_width_drops_on_spark_match_in_process(tmp_path: Path, spark_local) -> None:
     landing = tmp_path / "landing"
     write_cdnow_drops(landing, days=2)
@@ -343,6 +353,7 @@ FIXED_WIDTH_SPEC = {
 }
 
 
+@SPARK
 def test_fixed_width_split_between_tasks_keeps_line_numbers_and_errors(tmp_path: Path, spark_local) -> None:
     """Comment and blank lines between records, null markers, bad values; read by Spark in 64 KiB splits.
     A line with a missing field fails both engines with the same message and line number."""
