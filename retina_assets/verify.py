@@ -70,6 +70,7 @@ from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for
 from retina_assets.storage.versioned_store import (
     DatasetVersion,
     RecordBatchStream,
+    StagedVersion,
     VersionedStore,
     table_from_any,
 )
@@ -281,7 +282,7 @@ def _rebuild_from_versions(
         ctx = CheckContext(
             partition=partition, previous_row_counts=[], previous_partition=None, references=[]
         )
-        outcome = validate_partition(raw, spec.datasets[dataset], ctx, engine, spark=spark)
+        outcome = validate_partition(raw, spec.datasets[dataset], ctx, engine, spark=spark, store=scratch)
         try:
             pair = {}
             for out_zone, rows in ((VALIDATED, outcome.valid), (REJECTED, outcome.rejected)):
@@ -306,12 +307,13 @@ def _rebuild_from_versions(
             for canonical, found in history.items()
         }
         # a history feature builds in-process on every client, as its asset does
-        table, _ = build_feature(
-            feature, refs, "pandas" if feature.history else engine, spark=spark, as_of_date=partition
-        )
-        rebuilt = scratch.write(
-            FEATURES, spec.client, dataset, partition, table, input_paths=list(local),
-            provenance=record(FEATURES, _hashed(list(local))),
+        rows, _ = build_feature(
+            feature, refs, "pandas" if feature.history else engine, spark=spark, as_of_date=partition,
+            store=scratch,
+        )  # fmt: skip
+        rebuilt = _write(
+            scratch, FEATURES, spec.client, dataset, partition, rows, list(local),
+            record(FEATURES, _hashed(list(local))),
         )  # fmt: skip
         return Rebuilt(rebuilt, scratch, reasons)
     raise CannotVerify(f"{version.path}: unknown zone {zone!r}")
@@ -331,7 +333,13 @@ def _write(
     inputs: list[str],
     provenance: dict[str, Any] | None,
 ) -> DatasetVersion:
-    """Write a stage output exactly as the IO manager does (a stream as streamed, a frame as a table)."""
+    """Write a stage output exactly as the IO manager does (a stream as streamed, a frame as a table, parts
+    Spark executors wrote as one multi-part version)."""
+    if isinstance(rows, StagedVersion):
+        return store.commit_parts(
+            zone, client, dataset, partition, rows.parts, schema=rows.schema, input_paths=inputs,
+            provenance=provenance, staging_area=rows.staging_area,
+        )  # fmt: skip
     if isinstance(rows, RecordBatchStream):
         return store.write(
             zone, client, dataset, partition, rows.batches, schema=rows.schema, input_paths=inputs,

@@ -93,7 +93,9 @@ def build_validated_asset(
         ctx = check_context(store, client, dataset, spec, partition)
         if engine == "spark":
             context.log.info(f"validating {dataset} [{partition}] on {spark.describe()}")
-        validated = validate_partition(raw, spec, ctx, engine, spark=spark.session, log=context.log.info)
+        validated = validate_partition(
+            raw, spec, ctx, engine, spark=spark.session, log=context.log.info, store=store
+        )
         try:
             summary = validated.summary
             context.log.info(

@@ -140,6 +140,17 @@ def functions_for(obj: Any) -> ModuleType:
     return classic_functions
 
 
+def window_for(obj: Any) -> Any:
+    """The ``Window`` class matching ``obj``'s Spark flavour (see :func:`functions_for`)."""
+    if is_connect(obj):
+        from pyspark.sql.connect.window import Window as ConnectWindow
+
+        return ConnectWindow
+    from pyspark.sql.window import Window as ClassicWindow
+
+    return ClassicWindow
+
+
 def to_arrow(frame: Any, schema: pa.Schema | None = None) -> pa.Table:
     """Collect a Spark DataFrame as a pyarrow Table (cast to ``schema`` if given, by column name)."""
     table = frame.toArrow()
