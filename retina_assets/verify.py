@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from retina_assets.catalog import load_clients_and_errors
 from retina_assets.engines.stages import build_feature, validate_partition
@@ -67,6 +66,7 @@ from retina_assets.storage.content_store import (
 )
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for
+from retina_assets.storage.parts import combined_hash, is_multipart_uri, parse_part_name, part_file_name
 from retina_assets.storage.versioned_store import (
     DatasetVersion,
     RecordBatchStream,
@@ -173,7 +173,23 @@ def _local_inputs(
         path = str(item["path"])
         dest = os.path.join(folder, f"{i}-{os.path.basename(path)}")
         try:
-            actual = copy_hashing(lake_fs, path, dest)
+            if is_multipart_uri(path):
+                # a multi-part version: its parts into a local folder of the same name, the folder's hash
+                # combined from the parts' actual hashes
+                dest = os.path.join(folder, str(i), os.path.basename(path.rstrip("/")))
+                os.makedirs(dest)
+                names = []
+                for part in lake_fs.list_files(path):
+                    parsed = parse_part_name(part.uri.rsplit("/", 1)[-1])
+                    if parsed is not None:
+                        name = part.uri.rsplit("/", 1)[-1]
+                        sha = copy_hashing(lake_fs, part.uri, os.path.join(dest, name))
+                        names.append(part_file_name(parsed[0], sha))
+                if not names:
+                    raise FileNotFoundError(path)
+                actual = combined_hash(names)
+            else:
+                actual = copy_hashing(lake_fs, path, dest)
         except FileNotFoundError:
             raise CannotVerify(
                 f"input {path} of {version.path} no longer exists (deleted, e.g. by retention)"
@@ -276,9 +292,8 @@ def _rebuild_from_versions(
         if len(local) != 1:
             raise CannotVerify(f"{version.path}: expected one raw input, recorded {list(local)}")
         ((raw_path, raw_local),) = local.items()
-        raw = DatasetRef(
-            raw_local, row_count=pq.ParquetFile(raw_local).metadata.num_rows, partition=partition
-        )
+        raw = DatasetRef(raw_local, partition=partition)
+        raw = DatasetRef(raw_local, row_count=raw.footer_row_count(), partition=partition)
         ctx = CheckContext(
             partition=partition, previous_row_counts=[], previous_partition=None, references=[]
         )

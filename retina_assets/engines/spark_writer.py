@@ -292,10 +292,13 @@ def _split_writer(
                 if current is not None and index != current:
                     finish(current)
                 current = index
-                pending.append(piece)
-                held += piece.num_rows
-                if held >= window_rows:
-                    flush()
+                while piece.num_rows:  # windows of at most window_rows rows, whatever Spark's batch size
+                    take = min(piece.num_rows, window_rows - held)
+                    pending.append(piece.slice(0, take))
+                    held += take
+                    piece = piece.slice(take)
+                    if held >= window_rows:
+                        flush()
             if current is not None:
                 finish(current)
         rows = [

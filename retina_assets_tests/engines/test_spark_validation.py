@@ -20,7 +20,7 @@ from retina_assets.quality.checks import CheckContext, OutcomeSummary
 from retina_assets.quality.validation import ValidationOutcome, validate_dataset
 from retina_assets.settings import REPO_ROOT
 from retina_assets.storage.dataset_ref import DatasetRef
-from retina_assets.storage.versioned_store import VersionedStore
+from retina_assets.storage.versioned_store import DatasetVersion, VersionedStore
 from retina_assets_tests.support.raw_frames import demo_raw_orders
 
 pytestmark = pytest.mark.slow
@@ -37,20 +37,21 @@ LINEAGE = [(SOURCE_FILE, "ascending"), (SOURCE_ROW, "ascending")]
 
 def _on_spark(
     spark, lake: Path, raw: Path, spec: DatasetSpec, bucket_rows: int
-) -> tuple[ValidationOutcome, OutcomeSummary, int]:  # type: ignore[no-untyped-def]
+) -> tuple[ValidationOutcome, OutcomeSummary, int, dict[str, DatasetVersion]]:  # type: ignore[no-untyped-def]
     """Validate the raw file on Spark into ``lake``; the committed outputs read back in drop order (as the
-    in-process outcome has them), the summary and the number of parts."""
+    in-process outcome has them), the summary, the number of parts and the committed versions."""
     store = VersionedStore(str(lake))
     ctx = CheckContext("2010-12-03")
     result = validate_on_spark(spark, DatasetRef(str(raw)), spec, ctx, store, bucket_rows=bucket_rows)
     try:
-        tables = {}
+        tables, versions = {}, {}
         for zone, staged in (("validated", result.valid), ("rejected", result.rejected)):
             version = store.commit_parts(
                 zone, "demo", "orders", "2010-12-03", staged.parts, schema=staged.schema,
                 staging_area=staged.staging_area,
             )  # fmt: skip
             tables[zone] = store.read_version(version).sort_by(LINEAGE)
+            versions[zone] = version
     finally:
         result.discard()
     summary = result.summary
@@ -58,7 +59,7 @@ def _on_spark(
         tables["validated"], tables["rejected"], summary.raw_rows, spec.canonical, summary.rule_counts,
         summary.schema_errors, summary.dropped_columns,
     )  # fmt: skip
-    return outcome, summary, result.parts
+    return outcome, summary, result.parts, versions
 
 
 def test_spark_and_pandas_agree_on_a_real_day(tmp_path: Path, spark_local) -> None:
@@ -72,7 +73,9 @@ def test_spark_and_pandas_agree_on_a_real_day(tmp_path: Path, spark_local) -> No
     pq.write_table(table, path)
 
     local = validate_dataset(day, spec)
-    on_spark, summary, parts = _on_spark(spark_local, tmp_path / "lake", path, spec, bucket_rows=600)
+    on_spark, summary, parts, _versions = _on_spark(
+        spark_local, tmp_path / "lake", path, spec, bucket_rows=600
+    )
     assert parts == 4
     assert summary == OutcomeSummary.of(local, spec, CheckContext("2010-12-03"))
     assert on_spark.valid_table.equals(local.valid_table)
@@ -150,11 +153,21 @@ def test_asset_spark_validation_finds_key_repeats_whose_other_columns_differ(
     errors = table.schema.get_field_index("_raw_errors")  # all-null here: give it the raw stage's type
     table = table.set_column(errors, "_raw_errors", pa.nulls(len(day), pa.string()))
     path = tmp_path / "raw.parquet"
-    pq.write_table(table, path)
+    pq.write_table(table, path, row_group_size=20)  # row groups Spark can read as separate splits
 
     local = validate_dataset(day, spec)
-    on_spark, _summary, parts = _on_spark(spark_local, tmp_path / "lake", path, spec, bucket_rows=30)
+    on_spark, _summary, parts, first = _on_spark(spark_local, tmp_path / "lake", path, spec, bucket_rows=30)
     assert parts == 8
+    # the layout follows the rows, not how Spark splits its input: a re-run read in many small input
+    # splits gives the very same parts (so the same versions, deduplicated)
+    spark_local.conf.set("spark.sql.files.maxPartitionBytes", "4096")
+    try:
+        assert spark_local.read.parquet(str(path)).rdd.getNumPartitions() > 1
+        _again, _, _, second = _on_spark(spark_local, tmp_path / "lake", path, spec, bucket_rows=30)
+    finally:
+        spark_local.conf.unset("spark.sql.files.maxPartitionBytes")
+    for zone in ("validated", "rejected"):
+        assert second[zone].deduplicated and second[zone].content_hash == first[zone].content_hash
     assert local.rule_counts.get("duplicate_key", 0) >= 40
     assert on_spark.rule_counts == local.rule_counts
     assert list(on_spark.rejected["_source_row"]) == list(local.rejected["_source_row"])
