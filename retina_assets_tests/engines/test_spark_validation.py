@@ -89,6 +89,33 @@ def test_spark_and_pandas_agree_on_a_real_day(tmp_path: Path, spark_local) -> No
     pd.testing.assert_frame_equal(on_spark.rejected, local.rejected, check_dtype=False)
 
 
+@pytest.mark.parametrize("fraction", [False, True])
+def test_a_column_typed_unlike_the_contract_is_judged_the_same(tmp_path: Path, spark_local, fraction) -> None:
+    """Quantities stored as doubles: whole numbers pass the contract's int64 (pandera judges the distinct
+    values Spark sends the driver), one 1.5 among them fails the schema; both engines say the same."""
+    spec = load_client_spec(REPO_ROOT / "clients" / "demo.yaml").datasets["orders"]
+    raw = demo_raw_orders(SAMPLE)
+    day = raw[raw["_source_file"] == "orders_20101203.csv"].head(400).reset_index(drop=True)
+    day["Quantity"] = day["Quantity"].astype("float64")
+    if fraction:
+        day.loc[7, "Quantity"] = 1.5
+    table = pa.Table.from_pandas(day, preserve_index=False)
+    errors = table.schema.get_field_index("_raw_errors")
+    table = table.set_column(errors, "_raw_errors", pa.nulls(len(day), pa.string()))
+    path = tmp_path / "raw.parquet"
+    pq.write_table(table, path)
+
+    local = validate_dataset(table, spec)
+    assert bool(local.schema_errors) == fraction
+    on_spark, summary, parts, _versions = _on_spark(
+        spark_local, tmp_path / "lake", path, spec, bucket_rows=150
+    )
+    assert parts == 3
+    assert summary == OutcomeSummary.of(local, spec, CheckContext("2010-12-03"))
+    assert on_spark.valid_table.equals(local.valid_table)
+    assert on_spark.rejected_table.equals(local.rejected_table)
+
+
 def test_pyspark_contract_reports_schema_problems_of_a_spark_frame(spark_local) -> None:
     from pyspark.sql import functions as F  # noqa: N812
 
