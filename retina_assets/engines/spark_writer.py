@@ -176,7 +176,8 @@ def write_parts(
     store = VersionedStore(lake_uri, storage_options=storage_options)
     area = store.staging_area()
     F = functions_for(frame)  # noqa: N806
-    selected = frame.select(*[F.col(f"`{c}`") for c in dict.fromkeys([*schema.names, *sort_columns])])
+    kept = dict.fromkeys([*schema.names, *key_columns, *sort_columns])  # a key outside the schema too
+    selected = frame.select(*[F.col(f"`{c}`") for c in kept])
     laid_out = _sorted_parts(lay_out(selected, key_columns, parts), sort_columns)
     try:
         rows = laid_out.mapInArrow(
