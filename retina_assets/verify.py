@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from retina_assets.catalog import load_clients_and_errors
 from retina_assets.engines.spark import spark_session
@@ -73,7 +72,6 @@ from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for
 from retina_assets.storage.parts import (
     combined_hash,
     is_multipart_uri,
-    local_parquet_files,
     parse_part_name,
     part_file_name,
 )
@@ -324,12 +322,12 @@ def _rebuild_from_versions(
         if len(local) != 1:
             raise CannotVerify(f"{version.path}: expected one raw input, recorded {list(local)}")
         ((raw_path, raw_local),) = local.items()
-        raw_rows = sum(pq.ParquetFile(f).metadata.num_rows for f in local_parquet_files(raw_local))
-        raw = DatasetRef(raw_local, row_count=raw_rows, partition=partition)
+        raw = DatasetRef(raw_local, partition=partition)
+        raw = DatasetRef(raw_local, row_count=raw.footer_row_count(), partition=partition)
         ctx = CheckContext(
             partition=partition, previous_row_counts=[], previous_partition=None, references=[]
         )
-        outcome = validate_partition(raw, spec.datasets[dataset], ctx, engine, spark=spark)
+        outcome = validate_partition(raw, spec.datasets[dataset], ctx, engine, spark=spark, store=scratch)
         try:
             pair = {}
             for out_zone, rows in ((VALIDATED, outcome.valid), (REJECTED, outcome.rejected)):
@@ -354,12 +352,13 @@ def _rebuild_from_versions(
             for canonical, found in history.items()
         }
         # a history feature builds in-process on every client, as its asset does
-        table, _ = build_feature(
-            feature, refs, "pandas" if feature.history else engine, spark=spark, as_of_date=partition
-        )
-        rebuilt = scratch.write(
-            FEATURES, spec.client, dataset, partition, table, input_paths=list(local),
-            provenance=record(FEATURES, _hashed(list(local))),
+        rows, _ = build_feature(
+            feature, refs, "pandas" if feature.history else engine, spark=spark, as_of_date=partition,
+            store=scratch,
+        )  # fmt: skip
+        rebuilt = _write(
+            scratch, FEATURES, spec.client, dataset, partition, rows, list(local),
+            record(FEATURES, _hashed(list(local))),
         )  # fmt: skip
         return Rebuilt(rebuilt, scratch, reasons)
     raise CannotVerify(f"{version.path}: unknown zone {zone!r}")
