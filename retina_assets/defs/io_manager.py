@@ -67,8 +67,6 @@ def version_metadata(version: DatasetVersion) -> dict[str, Any]:
         # files the version is made of: 1, or the parts of a multi-part version (its path is their folder)
         "parts": dg.MetadataValue.int(len(version.parts) if version.parts else 1),
         "input_paths": dg.MetadataValue.json(list(version.input_paths)),
-        # files the version is made of: 1, or the parts Spark executors wrote (one dataset to every reader)
-        "parts": dg.MetadataValue.int(len(version.parts) if version.parts else 1),
         "deduplicated": dg.MetadataValue.bool(version.deduplicated),
         "created_at": version.created_at,
         "dagster/column_schema": dg.TableSchema(
