@@ -554,6 +554,8 @@ def _azure_filesystem_class() -> type:
     from azure.storage.blob.aio import BlobServiceClient
 
     class SettledAzureBlobFileSystem(AzureBlobFileSystem):  # type: ignore[misc]
+        """adlfs's filesystem with a service client built from :func:`azure_client_settings`."""
+
         def do_connect(self) -> None:
             super().do_connect()
             made = self.service_client  # not used yet: no connection or session was opened
@@ -565,7 +567,16 @@ def _azure_filesystem_class() -> type:
             )
             self.service_client.location_mode = made.location_mode
 
+    # importable by this name (module ``__getattr__``), so the filesystem pickles as adlfs's does
+    SettledAzureBlobFileSystem.__module__ = __name__
+    SettledAzureBlobFileSystem.__qualname__ = "SettledAzureBlobFileSystem"
     return SettledAzureBlobFileSystem
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SettledAzureBlobFileSystem":
+        return _azure_filesystem_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def filesystem_for(uri: str, storage_options: Mapping[str, Any] | None = None) -> LakeFileSystem:

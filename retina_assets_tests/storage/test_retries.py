@@ -152,3 +152,17 @@ def test_only_transient_errors_count_as_transient() -> None:
         UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"),
     ):
         assert not is_transient(permanent)
+
+
+def test_the_azure_filesystem_carries_the_client_settings_and_pickles() -> None:
+    """The settings reach the service client adlfs uses, and survive pickling (fsspec pickles by class)."""
+    import pickle
+
+    fs = filesystem_for("abfs://box/x", {"connection_string": connection_string("http://127.0.0.1:9")})
+    for client in (fs.fs.service_client, pickle.loads(pickle.dumps(fs.fs)).service_client):
+        policy = client._config.retry_policy
+        assert (policy.total_retries, policy.backoff) == (
+            filesystem.AZURE_SDK_RETRIES,
+            filesystem.AZURE_SDK_RETRY_WAIT_SECONDS,
+        )
+        assert client.url == "http://127.0.0.1:9/devstoreaccount1/"
