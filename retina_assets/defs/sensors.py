@@ -201,11 +201,12 @@ def hash_new_drops(
     batch = workers * 16
     hashed: list[tuple[Drop, str]] = []
     with ThreadPoolExecutor(workers) as pool:
+        run = map if workers == 1 else pool.map  # no thread hand-off for one worker
         for begin in range(0, len(drops), batch):
             if hashed and time.monotonic() - started > HASH_BUDGET_SECONDS:
                 break
             chunk = drops[begin : begin + batch]
-            hashed.extend(zip(chunk, pool.map(lambda d: sha256_of_file(fs, d.uri), chunk), strict=True))
+            hashed.extend(zip(chunk, run(lambda d: sha256_of_file(fs, d.uri), chunk), strict=True))
     return hashed, len(drops) - len(hashed)
 
 
@@ -358,13 +359,16 @@ def build_drop_sensor(
         if not requests:
             return dg.SensorResult(skip_reason=skip_reason(client, waiting), cursor=next_cursor)
         # observe the landing partitions the runs read, so their raw materializations record these drops
+        # (drops grouped once: a first tick over a full landing requests a run per drop)
+        hashed_by_partition: dict[tuple[str, str], list[tuple[Drop, str]]] = {}
+        for d in drops:
+            if d.name in new_known:
+                hashed_by_partition.setdefault((d.dataset, d.as_of_date), []).append(
+                    (d, new_known[d.name][3])
+                )
         observations = []
         for dataset, partition in dict.fromkeys((r.tags[RUN_TAG_DATASET], r.partition_key) for r in requests):
-            seen_drops = [
-                (d, new_known[d.name][3])
-                for d in drops
-                if d.dataset == dataset and d.as_of_date == partition and d.name in new_known
-            ]
+            seen_drops = hashed_by_partition.get((dataset, str(partition)), [])
             observations.append(landing_observation(landing_key(client, dataset), str(partition), seen_drops))
         return dg.SensorResult(run_requests=requests, cursor=next_cursor, asset_events=observations)
 
