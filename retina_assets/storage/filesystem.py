@@ -11,7 +11,8 @@ The lake needs only a handful of operations, and it needs two of them to be *ato
 
 Transient object-store errors (connection resets and timeouts, HTTP 429/500/502/503/504, throttling) are
 retried with exponential backoff (:data:`RETRY_DELAYS_SECONDS`) on every S3/Azure call made here: listing,
-``exists``/``info``, opening and whole-object reads, downloads, uploads and deletes. The service clients
+``exists``/``info``, opening and whole-object reads, downloads, uploads (also the put-if-absent creates of
+commits and the view copies) and deletes. The service clients
 retry a few times themselves (the Azure client with short waits and explicit timeouts, see
 :func:`azure_client_settings`); this covers outages longer than their budget. Nothing else is retried: a
 missing object, a refused permission or credential, or a bad drop (an error of the readers, which parse
@@ -328,7 +329,9 @@ class LakeFileSystem:
                     return False
             return True
         try:
-            self.fs.pipe_file(self._strip(uri), data, mode="create")
+            # retried like any call: a create whose answer was lost and that is repeated finds its own
+            # entry (FileExistsError, so False); the commit log recognises it by its transaction id
+            self._call("create", uri, lambda: self.fs.pipe_file(self._strip(uri), data, mode="create"))
         except FileExistsError:
             return False
         finally:
@@ -341,7 +344,7 @@ class LakeFileSystem:
         made read-only when ``read_only``; on S3 and Azure a single upload is atomic."""
         dest = self._strip(uri)
         if not self.is_local:
-            self.fs.put_file(local_path, dest)
+            self._call("upload", uri, lambda: self.fs.put_file(local_path, dest))
             self.fs.invalidate_cache(os.path.dirname(dest))
             return
         os.makedirs(os.path.dirname(dest), exist_ok=True)

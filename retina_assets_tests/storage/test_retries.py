@@ -73,6 +73,18 @@ def test_reads_writes_and_listings_outlast_a_transient_outage(
     assert _retry_warnings(caplog), caplog.text  # the outage outlasted the client's own retries
 
 
+def test_a_commit_create_outlasts_an_outage_and_still_refuses_an_existing_entry(
+    flaky_root: tuple[str, FlakyProxy],
+) -> None:
+    root, proxy = flaky_root
+    fs = filesystem_for(root)
+    proxy.fail_next(OUTAGE_REQUESTS, "503")
+    assert fs.create_exclusive(f"{root}/log/00000001.json", b"first") is True
+    assert proxy.failed == OUTAGE_REQUESTS
+    assert fs.create_exclusive(f"{root}/log/00000001.json", b"second") is False
+    assert fs.read_bytes(f"{root}/log/00000001.json") == b"first"
+
+
 def test_a_missing_object_is_not_retried(flaky_root: tuple[str, FlakyProxy]) -> None:
     root, proxy = flaky_root
     fs = filesystem_for(root)
