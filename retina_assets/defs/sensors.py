@@ -206,7 +206,7 @@ def hash_new_drops(
             if hashed and time.monotonic() - started > HASH_BUDGET_SECONDS:
                 break
             chunk = drops[begin : begin + batch]
-            hashed.extend(zip(chunk, run(lambda d: sha256_of_file(fs, d.uri), chunk), strict=True))
+            hashed.extend(zip(chunk, run(lambda d: sha256_of_file(fs, d.uri, d.size), chunk), strict=True))
     return hashed, len(drops) - len(hashed)
 
 

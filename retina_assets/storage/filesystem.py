@@ -367,12 +367,18 @@ class LakeFileSystem:
             mode = os.stat(path).st_mode
             os.chmod(path, mode & ~0o222)
 
-    def sha256(self, uri: str, chunk: int = 4 << 20) -> str:
-        """Hex SHA-256 of the bytes at ``uri``, streamed in chunks (bounded memory)."""
+    def sha256(self, uri: str, chunk: int = 4 << 20, size: int | None = None) -> str:
+        """Hex SHA-256 of the bytes at ``uri``, streamed in chunks (bounded memory). ``size``: the size a
+        listing gave; an object listed at most ``chunk`` bytes long is read with one ranged request (no
+        separate metadata request), still whole: if it has grown since, it is streamed like any other."""
         if self.is_local:
             return sha256_file(self._strip(uri), chunk)
 
         def stream() -> str:
+            if size and size <= chunk:
+                head = self.fs.cat_file(self._strip(uri), start=0, end=chunk + 1)
+                if len(head) <= chunk:  # the whole object
+                    return hashlib.sha256(head).hexdigest()
             digest = hashlib.sha256()
             with self.fs.open(self._strip(uri), "rb") as fh:
                 while block := fh.read(chunk):

@@ -147,7 +147,9 @@ def test_the_cursor_alone_carries_state_across_restarts(
     restarted.root, restarted.fs, restarted.cursor = landing.root, landing.fs, saved
     reads: list[str] = []
     real = drop_sensor.sha256_of_file
-    monkeypatch.setattr(drop_sensor, "sha256_of_file", lambda fs, uri: reads.append(uri) or real(fs, uri))
+    monkeypatch.setattr(
+        drop_sensor, "sha256_of_file", lambda fs, uri, size=None: reads.append(uri) or real(fs, uri, size)
+    )
     assert restarted.tick() == []
     assert reads == []  # unchanged files are not read again: the cursor names their hashes' state file
     restarted.put("orders_20101203.csv", b"day 03")
@@ -194,7 +196,7 @@ def test_the_cursor_stays_small_and_an_idle_tick_reads_nothing(
     assert max(sizes) < 400 and len(set(sizes)) == 1, sizes  # 20, 40 and 60 files: the same small cursor
     # an idle tick neither hashes a file nor loads the state from the lake
     calls: list[str] = []
-    monkeypatch.setattr(drop_sensor, "sha256_of_file", lambda fs, uri: calls.append(uri) or "")
+    monkeypatch.setattr(drop_sensor, "sha256_of_file", lambda fs, uri, size=None: calls.append(uri) or "")
     monkeypatch.setattr(drop_sensor.DropState, "load", lambda self, name: calls.append(name) or {})
     before = landing.cursor
     assert landing.tick() == []
@@ -250,7 +252,7 @@ def test_a_cursor_of_the_earlier_format_is_taken_over_without_reading_files_agai
         }
     )
     reads: list[str] = []
-    monkeypatch.setattr(drop_sensor, "sha256_of_file", lambda fs, u: reads.append(u) or "")
+    monkeypatch.setattr(drop_sensor, "sha256_of_file", lambda fs, u, size=None: reads.append(u) or "")
     assert landing.tick() == [] and reads == []
     assert json.loads(landing.cursor or "{}")["v"] == drop_sensor.CURSOR_VERSION
 

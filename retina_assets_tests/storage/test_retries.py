@@ -6,6 +6,7 @@ drop. A server that stops answering is cut off by the client's read timeout and 
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from collections.abc import Iterator
 
@@ -83,6 +84,21 @@ def test_a_commit_create_outlasts_an_outage_and_still_refuses_an_existing_entry(
     assert proxy.failed == OUTAGE_REQUESTS
     assert fs.create_exclusive(f"{root}/log/00000001.json", b"second") is False
     assert fs.read_bytes(f"{root}/log/00000001.json") == b"first"
+
+
+def test_a_small_listed_object_is_hashed_with_one_request_and_a_grown_one_whole(
+    flaky_root: tuple[str, FlakyProxy],
+) -> None:
+    root, proxy = flaky_root
+    fs = filesystem_for(root)
+    fs.write_bytes(f"{root}/drop.csv", b"a;b\r\n1;2\r\n")
+    before = proxy.requests
+    assert fs.sha256(f"{root}/drop.csv", size=12) == hashlib.sha256(b"a;b\r\n1;2\r\n").hexdigest()
+    assert proxy.requests - before == 1
+    # listed small, but longer than one chunk by the time it is read: hashed whole all the same
+    grown = bytes(range(256)) * 40
+    fs.write_bytes(f"{root}/grown.bin", grown, replace=True)
+    assert fs.sha256(f"{root}/grown.bin", chunk=1024, size=10) == hashlib.sha256(grown).hexdigest()
 
 
 def test_a_missing_object_is_not_retried(flaky_root: tuple[str, FlakyProxy]) -> None:
