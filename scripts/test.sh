@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 if [ -f scripts/install_azurite.sh ]; then bash scripts/install_azurite.sh; fi
-bash scripts/install_system_packages.sh  # chromium (browser tests), postgresql (split deployment test)
+# chromium (browser tests), postgresql (split deployment test); buildah, mmdebstrap with RETINA_IMAGE_TEST=1
+bash scripts/install_system_packages.sh
 
 echo "==> ruff"
 .venv/bin/ruff check retina_assets retina_assets_tests benchmarks

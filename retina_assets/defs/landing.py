@@ -29,9 +29,10 @@ def landing_key(client: ClientSpec, dataset: str) -> dg.AssetKey:
     return dg.AssetKey([client.client, f"landing_{dataset}"])
 
 
-def sha256_of_file(fs: LakeFileSystem, uri: str) -> str:
-    """SHA-256 of a landing file, streamed (the filesystem's one hashing of stored bytes)."""
-    return fs.sha256(uri)
+def sha256_of_file(fs: LakeFileSystem, uri: str, size: int | None = None) -> str:
+    """SHA-256 of a landing file, streamed (the filesystem's one hashing of stored bytes); ``size`` as
+    listed lets a small object be read in one request."""
+    return fs.sha256(uri, size=size)
 
 
 def landing_data_version(drops: Iterable[tuple[str, str]]) -> str:
@@ -87,7 +88,9 @@ def _landing_source(
         by_partition: dict[str, list[tuple[Drop, str]]] = {}
         for drop in ready:
             if drop.dataset == dataset:
-                by_partition.setdefault(drop.as_of_date, []).append((drop, sha256_of_file(fs, drop.uri)))
+                by_partition.setdefault(drop.as_of_date, []).append(
+                    (drop, sha256_of_file(fs, drop.uri, drop.size))
+                )
         for partition, drops in sorted(by_partition.items()):
             # logged one by one to carry each partition's drops as metadata (DataVersionsByPartition cannot)
             context.log_event(landing_observation(key, partition, drops))

@@ -41,6 +41,7 @@ import hashlib
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import dagster as dg
@@ -64,6 +65,11 @@ BULK_LOOKUP_THRESHOLD = 16
 # the same run key makes the daemon launch that run (so it does not count as requested)
 SUBMITTED = [s for s in dg.DagsterRunStatus if s != dg.DagsterRunStatus.NOT_STARTED]
 MAX_LOGGED_DROPS = 20  # per tick: a first tick over a full landing logs a count, not every file
+# New drops on an object store are hashed this many at a time (each hash is a GET: waiting, not CPU).
+HASH_WORKERS = 8
+# A tick stops hashing new drops after this long and leaves the rest to the next tick, so a tick over a
+# landing full of unknown files stays well inside the daemon's sensor evaluation timeout (60 s by default).
+HASH_BUDGET_SECONDS = 30.0
 
 
 def _now() -> float:
@@ -87,13 +93,15 @@ def dataset_asset_keys(client: ClientSpec, dataset: str) -> list[dg.AssetKey]:
 
 def load_cursor(cursor: str | None) -> dict[str, Any]:
     """Parse a cursor into ``listing`` (fingerprint of the last listing), ``state`` (name of the state file
-    in the lake), ``pending`` (files waiting out their quiet period) and, from a cursor of the earlier format
+    in the lake), ``pending`` (files waiting out their quiet period), ``waiting`` (how many listed drops were
+    not complete yet: waiting for their marker or their quiet period) and, from a cursor of the earlier format
     that held every file, ``legacy_files``/``legacy_bad`` to seed the state once."""
     state = json.loads(cursor) if cursor else {}
     parsed: dict[str, Any] = {
         "listing": state.get("listing", ""),
         "state": state.get("state", ""),
         "pending": dict(state.get("pending", {})),
+        "waiting": int(state.get("waiting", 0)),
         "legacy_files": {},
         "legacy_bad": [],
     }
@@ -170,6 +178,38 @@ def already_requested(
     return found
 
 
+def skip_reason(client: ClientSpec, waiting: int) -> str:
+    """Why a tick requested no run, with how many drops wait to complete and for what."""
+    if not waiting:
+        return "no new drops"
+    rule = client.completeness
+    if rule.mode == "marker":
+        what = f"for their {rule.marker_suffix} marker"
+    else:
+        what = f"out the {rule.quiet_seconds:g} s quiet period"
+    return f"no new complete drops ({waiting} waiting {what})"
+
+
+def hash_new_drops(
+    fs: LakeFileSystem, drops: list[Drop], started: float
+) -> tuple[list[tuple[Drop, str]], int]:
+    """``(drop, sha256)`` of ``drops`` in their order, and how many were left unhashed because the tick
+    has used its :data:`HASH_BUDGET_SECONDS` (counted from ``started``, a ``time.monotonic()``). At least
+    one batch is hashed per tick, so every drop is reached. On an object store :data:`HASH_WORKERS` are
+    hashed at a time; on local disk one after another (reading a small local file is CPU, not waiting)."""
+    workers = 1 if fs.is_local else HASH_WORKERS
+    batch = workers * 16
+    hashed: list[tuple[Drop, str]] = []
+    with ThreadPoolExecutor(workers) as pool:
+        run = map if workers == 1 else pool.map  # no thread hand-off for one worker
+        for begin in range(0, len(drops), batch):
+            if hashed and time.monotonic() - started > HASH_BUDGET_SECONDS:
+                break
+            chunk = drops[begin : begin + batch]
+            hashed.extend(zip(chunk, run(lambda d: sha256_of_file(fs, d.uri, d.size), chunk), strict=True))
+    return hashed, len(drops) - len(hashed)
+
+
 def default_interval_seconds() -> int:
     """Seconds between sensor ticks: ``RETINA_SENSOR_INTERVAL_SECONDS`` (default 15)."""
     raw = os.environ.get("RETINA_SENSOR_INTERVAL_SECONDS", "").strip()
@@ -203,12 +243,15 @@ def build_drop_sensor(
     ) -> dg.SensorResult:
         cursor = load_cursor(context.cursor)
         now = _now()
+        started = time.monotonic()
         fs = landing.filesystem(client)
         listed = fs.list_files(landing.client_uri(client))
         fingerprint = listing_fingerprint(client, listed, dt.datetime.now(dt.UTC).date())
         if fingerprint == cursor["listing"] and not cursor["pending"]:
-            # nothing listed changed since a tick that left nothing waiting: that tick's answer stands
-            return dg.SensorResult(skip_reason="no new drops", cursor=context.cursor)
+            # nothing listed changed since a tick that left nothing waiting out a quiet period: that
+            # tick's answer stands (files waiting for their marker wait until the listing changes)
+            reason = skip_reason(client, cursor["waiting"])
+            return dg.SensorResult(skip_reason=reason, cursor=context.cursor)
 
         store = DropState(lake.filesystem(), client.client)
         state = store.load(cursor["state"])
@@ -230,7 +273,7 @@ def build_drop_sensor(
         new_pending: dict[str, list[Any]] = {}
         new_known: dict[str, list[Any]] = {}
         contents = {(entry[2], entry[3]) for entry in known.values()}
-        fresh: list[tuple[Drop, str]] = []
+        unknown: list[Drop] = []
         rule = client.completeness
         waiting = 0
         for drop in drops:
@@ -250,9 +293,15 @@ def build_drop_sensor(
             if cached and cached[:2] == identity and cached[2] == drop.dataset:
                 new_known[drop.name] = cached  # dealt with on an earlier tick
                 continue
-            content = sha256_of_file(fs, drop.uri)
-            new_known[drop.name] = [*identity, drop.dataset, content]
-            fresh.append((drop, content))
+            unknown.append(drop)
+        fresh, deferred = hash_new_drops(fs, unknown, started)
+        for drop, content in fresh:
+            new_known[drop.name] = [drop.size, drop.token, drop.dataset, content]
+        if deferred:
+            context.log.info(
+                f"hashed {len(fresh)} of {len(unknown)} new complete files within this tick's "
+                f"{HASH_BUDGET_SECONDS:.0f} s budget; the other {deferred} on the next tick"
+            )
         requested = already_requested(
             context.instance, client.client, {(d.dataset, c) for d, c in fresh} - contents
         )
@@ -297,20 +346,29 @@ def build_drop_sensor(
         }
         name = store.save(new_state, cursor["state"])
         next_cursor = json.dumps(
-            {"v": CURSOR_VERSION, "listing": fingerprint, "state": name, "pending": new_pending},
+            {
+                "v": CURSOR_VERSION,
+                # files left unhashed: the next tick must not take this listing as dealt with
+                "listing": "" if deferred else fingerprint,
+                "state": name,
+                "pending": new_pending,
+                "waiting": waiting,
+            },
             separators=(",", ":"),
         )
         if not requests:
-            reason = f"no new complete drops ({waiting} waiting to complete)" if waiting else "no new drops"
-            return dg.SensorResult(skip_reason=reason, cursor=next_cursor)
+            return dg.SensorResult(skip_reason=skip_reason(client, waiting), cursor=next_cursor)
         # observe the landing partitions the runs read, so their raw materializations record these drops
+        # (drops grouped once: a first tick over a full landing requests a run per drop)
+        hashed_by_partition: dict[tuple[str, str], list[tuple[Drop, str]]] = {}
+        for d in drops:
+            if d.name in new_known:
+                hashed_by_partition.setdefault((d.dataset, d.as_of_date), []).append(
+                    (d, new_known[d.name][3])
+                )
         observations = []
         for dataset, partition in dict.fromkeys((r.tags[RUN_TAG_DATASET], r.partition_key) for r in requests):
-            seen_drops = [
-                (d, new_known[d.name][3])
-                for d in drops
-                if d.dataset == dataset and d.as_of_date == partition and d.name in new_known
-            ]
+            seen_drops = hashed_by_partition.get((dataset, str(partition)), [])
             observations.append(landing_observation(landing_key(client, dataset), str(partition), seen_drops))
         return dg.SensorResult(run_requests=requests, cursor=next_cursor, asset_events=observations)
 

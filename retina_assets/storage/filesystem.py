@@ -11,11 +11,14 @@ The lake needs only a handful of operations, and it needs two of them to be *ato
 
 Transient object-store errors (connection resets and timeouts, HTTP 429/500/502/503/504, throttling) are
 retried with exponential backoff (:data:`RETRY_DELAYS_SECONDS`) on every S3/Azure call made here: listing,
-``exists``/``info``, opening and whole-object reads, downloads, uploads and deletes. The service clients
-retry a few times themselves; this covers outages longer than their budget. Nothing else is retried: a
-missing object, a refused permission or a bad drop (an error of the readers, which parse bytes after they
-were fetched) fails at once. Bytes streamed from an open file are not re-read here (s3fs/adlfs retry
-their own range reads).
+``exists``/``info``, opening and whole-object reads, downloads, uploads (also the put-if-absent creates of
+commits and the view copies) and deletes. The service clients
+retry a few times themselves (the Azure client with short waits and explicit timeouts, see
+:func:`azure_client_settings`); this covers outages longer than their budget. Nothing else is retried: a
+missing object, a refused permission or credential, or a bad drop (an error of the readers, which parse
+bytes after they were fetched) fails at once; the error then carries a note naming the operation and the
+object. Bytes streamed from a file opened with :meth:`LakeFileSystem.open_read` are not re-read here (s3fs/adlfs
+retry their own range reads); :meth:`LakeFileSystem.sha256` starts its hash over instead.
 
 Credentials are never written in code. Under Dagster they come from the
 :class:`~retina_assets.defs.resources.StorageCredentials` resource (``EnvVar`` fields) as
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import functools
 import hashlib
 import logging
 import os
@@ -160,7 +164,11 @@ class LakeFileSystem:
             try:
                 return operation()
             except Exception as exc:
-                if delay is None or not is_transient(exc):
+                transient = is_transient(exc)
+                if delay is None or not transient:
+                    # the service's message rarely names the object; a traceback should
+                    outcome = f"gave up after {attempt} attempts" if transient else "not retried"
+                    exc.add_note(f"{self.protocol} {what} of {uri} failed ({outcome})")
                     raise
                 log.warning(
                     "transient %s error on %s %s (%s); retry %d of %d in %.1f s",
@@ -332,7 +340,9 @@ class LakeFileSystem:
                     return False
             return True
         try:
-            self.fs.pipe_file(self._strip(uri), data, mode="create")
+            # retried like any call: a create whose answer was lost and that is repeated finds its own
+            # entry (FileExistsError, so False); the commit log recognises it by its transaction id
+            self._call("create", uri, lambda: self.fs.pipe_file(self._strip(uri), data, mode="create"))
         except FileExistsError:
             return False
         finally:
@@ -345,7 +355,7 @@ class LakeFileSystem:
         made read-only when ``read_only``; on S3 and Azure a single upload is atomic."""
         dest = self._strip(uri)
         if not self.is_local:
-            self.fs.put_file(local_path, dest)
+            self._call("upload", uri, lambda: self.fs.put_file(local_path, dest))
             self.fs.invalidate_cache(os.path.dirname(dest))
             return
         os.makedirs(os.path.dirname(dest), exist_ok=True)
@@ -368,15 +378,26 @@ class LakeFileSystem:
             mode = os.stat(path).st_mode
             os.chmod(path, mode & ~0o222)
 
-    def sha256(self, uri: str, chunk: int = 4 << 20) -> str:
-        """Hex SHA-256 of the bytes at ``uri``, streamed in chunks (bounded memory)."""
+    def sha256(self, uri: str, chunk: int = 4 << 20, size: int | None = None) -> str:
+        """Hex SHA-256 of the bytes at ``uri``, streamed in chunks (bounded memory). ``size``: the size a
+        listing gave; an object listed at most ``chunk`` bytes long is read with one ranged request (no
+        separate metadata request), still whole: if it has grown since, it is streamed like any other."""
         if self.is_local:
             return sha256_file(self._strip(uri), chunk)
-        digest = hashlib.sha256()
-        with self.open_read(uri) as fh:
-            while block := fh.read(chunk):
-                digest.update(block)
-        return digest.hexdigest()
+
+        def stream() -> str:
+            if size and size <= chunk:
+                head = self.fs.cat_file(self._strip(uri), start=0, end=chunk + 1)
+                if len(head) <= chunk:  # the whole object
+                    return hashlib.sha256(head).hexdigest()
+            digest = hashlib.sha256()
+            with self.fs.open(self._strip(uri), "rb") as fh:
+                while block := fh.read(chunk):
+                    digest.update(block)
+            return digest.hexdigest()
+
+        # a transient failure mid-stream starts the hash over (the client's own retries cover one read)
+        return str(self._call("hash", uri, stream))
 
     def modified(self, uri: str) -> float | None:
         """Last-modified time of ``uri`` (epoch seconds), or ``None`` when the backend does not say."""
@@ -552,8 +573,69 @@ def _make_fsspec(protocol: str, options: Mapping[str, Any]) -> Any:
     if protocol not in (*S3_SCHEMES, *AZURE_SCHEMES):
         raise ValueError(f"unsupported storage scheme {protocol!r}: use a local path, s3:// or abfs://")
     options = options or credential_options(protocol, credentials_from_environment())
-    name = "s3" if protocol in S3_SCHEMES else "abfs"
-    return fsspec.filesystem(name, skip_instance_cache=True, **options)
+    if protocol in AZURE_SCHEMES:
+        return _azure_filesystem_class()(skip_instance_cache=True, **options)
+    return fsspec.filesystem("s3", skip_instance_cache=True, **options)
+
+
+# The Azure SDK's own defaults would make one transient 503 cost 15-57 s (it sleeps 15 s, 18 s, 24 s
+# between its 3 retries) before this module's backoff even sees the error: to a caller that looks like a
+# hang. Its client here retries twice after ~0.5 s (like botocore's few quick retries) and leaves longer
+# outages to RETRY_DELAYS_SECONDS. A connection must open within AZURE_CONNECTION_TIMEOUT_SECONDS and no
+# read of a response may wait longer than AZURE_READ_TIMEOUT_SECONDS for bytes (per socket read, not per
+# transfer: a large download is not cut off); both then count as transient and are retried.
+AZURE_SDK_RETRIES = 2
+AZURE_SDK_RETRY_WAIT_SECONDS = 0.5
+AZURE_CONNECTION_TIMEOUT_SECONDS = 10.0
+AZURE_READ_TIMEOUT_SECONDS = 60.0
+
+
+def azure_client_settings() -> dict[str, Any]:
+    """Keyword arguments for an Azure Blob service client: its retry policy and its timeouts (see above)."""
+    from azure.storage.blob.aio import LinearRetry  # adlfs drives the async client
+
+    return {
+        "retry_policy": LinearRetry(
+            backoff=AZURE_SDK_RETRY_WAIT_SECONDS,
+            retry_total=AZURE_SDK_RETRIES,
+            random_jitter_range=AZURE_SDK_RETRY_WAIT_SECONDS / 2,
+        ),
+        "connection_timeout": AZURE_CONNECTION_TIMEOUT_SECONDS,
+        "read_timeout": AZURE_READ_TIMEOUT_SECONDS,
+    }
+
+
+@functools.cache
+def _azure_filesystem_class() -> type:
+    """adlfs's filesystem whose service client carries :func:`azure_client_settings` (adlfs offers no
+    option for them). Built on first use so that adlfs is imported only when Azure is."""
+    from adlfs import AzureBlobFileSystem
+    from azure.storage.blob.aio import BlobServiceClient
+
+    class SettledAzureBlobFileSystem(AzureBlobFileSystem):  # type: ignore[misc]
+        """adlfs's filesystem with a service client built from :func:`azure_client_settings`."""
+
+        def do_connect(self) -> None:
+            super().do_connect()
+            made = self.service_client  # not used yet: no connection or session was opened
+            self.service_client = BlobServiceClient(
+                account_url=made.primary_endpoint,
+                credential=made.credential,
+                secondary_hostname=made.secondary_hostname,
+                **azure_client_settings(),
+            )
+            self.service_client.location_mode = made.location_mode
+
+    # importable by this name (module ``__getattr__``), so the filesystem pickles as adlfs's does
+    SettledAzureBlobFileSystem.__module__ = __name__
+    SettledAzureBlobFileSystem.__qualname__ = "SettledAzureBlobFileSystem"
+    return SettledAzureBlobFileSystem
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SettledAzureBlobFileSystem":
+        return _azure_filesystem_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def filesystem_for(uri: str, storage_options: Mapping[str, Any] | None = None) -> LakeFileSystem:

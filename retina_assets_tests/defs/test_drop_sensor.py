@@ -60,6 +60,7 @@ class Landing:
         assert isinstance(result, dg.SensorResult)
         self.cursor = result.cursor
         self.observations = list(result.asset_events or [])
+        self.skip_reason = result.skip_reason.skip_message if result.skip_reason else None
         return list(result.run_requests or [])
 
 
@@ -146,7 +147,9 @@ def test_the_cursor_alone_carries_state_across_restarts(
     restarted.root, restarted.fs, restarted.cursor = landing.root, landing.fs, saved
     reads: list[str] = []
     real = drop_sensor.sha256_of_file
-    monkeypatch.setattr(drop_sensor, "sha256_of_file", lambda fs, uri: reads.append(uri) or real(fs, uri))
+    monkeypatch.setattr(
+        drop_sensor, "sha256_of_file", lambda fs, uri, size=None: reads.append(uri) or real(fs, uri, size)
+    )
     assert restarted.tick() == []
     assert reads == []  # unchanged files are not read again: the cursor names their hashes' state file
     restarted.put("orders_20101203.csv", b"day 03")
@@ -193,7 +196,7 @@ def test_the_cursor_stays_small_and_an_idle_tick_reads_nothing(
     assert max(sizes) < 400 and len(set(sizes)) == 1, sizes  # 20, 40 and 60 files: the same small cursor
     # an idle tick neither hashes a file nor loads the state from the lake
     calls: list[str] = []
-    monkeypatch.setattr(drop_sensor, "sha256_of_file", lambda fs, uri: calls.append(uri) or "")
+    monkeypatch.setattr(drop_sensor, "sha256_of_file", lambda fs, uri, size=None: calls.append(uri) or "")
     monkeypatch.setattr(drop_sensor.DropState, "load", lambda self, name: calls.append(name) or {})
     before = landing.cursor
     assert landing.tick() == []
@@ -249,6 +252,45 @@ def test_a_cursor_of_the_earlier_format_is_taken_over_without_reading_files_agai
         }
     )
     reads: list[str] = []
-    monkeypatch.setattr(drop_sensor, "sha256_of_file", lambda fs, u: reads.append(u) or "")
+    monkeypatch.setattr(drop_sensor, "sha256_of_file", lambda fs, u, size=None: reads.append(u) or "")
     assert landing.tick() == [] and reads == []
     assert json.loads(landing.cursor or "{}")["v"] == drop_sensor.CURSOR_VERSION
+
+
+def test_idle_ticks_say_how_many_files_wait_for_their_marker(make_landing: Callable[..., Landing]) -> None:
+    landing = make_landing(mode="marker", marker_suffix=".done")
+    landing.put("orders_20101201.csv", b"a;b\r\n1;2\r\n")
+    landing.put("orders_20101202.csv", b"a;b\r\n3;4\r\n")
+    assert landing.tick() == []
+    assert landing.skip_reason == "no new complete drops (2 waiting for their .done marker)"
+    # the next tick sees the same listing and reads no state, yet still says what waits
+    loads: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(drop_sensor.DropState, "load", lambda self, name: loads.append(name) or {})
+        assert landing.tick() == [] and loads == []
+    assert landing.skip_reason == "no new complete drops (2 waiting for their .done marker)"
+    landing.put("orders_20101201.csv.done", b"")
+    assert len(landing.tick()) == 1
+    assert landing.tick() == []
+    assert landing.skip_reason == "no new complete drops (1 waiting for their .done marker)"
+
+
+def test_a_tick_past_its_hashing_budget_leaves_the_rest_to_the_next_tick(
+    make_landing: Callable[..., Landing], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A landing full of unknown files is hashed over several ticks (each inside the daemon's sensor
+    timeout), one batch at least per tick, and every drop gets its run with its own content's hash."""
+    monkeypatch.setattr(drop_sensor, "HASH_BUDGET_SECONDS", 0.0)
+    monkeypatch.setattr(drop_sensor, "HASH_WORKERS", 1)  # batches of 16 drops
+    landing = make_landing(mode="marker")
+    contents = {}
+    for day in range(1, 21):
+        name = f"orders_201012{day:02d}.csv"
+        contents[name] = f"a;b\r\n{day};{day}\r\n".encode()
+        landing.put(name, contents[name])
+        landing.put(f"{name}.done", b"")
+    first, second = landing.tick(), landing.tick()
+    assert (len(first), len(second)) == (16, 4)
+    assert landing.tick() == [] and landing.skip_reason == "no new drops"
+    tags = {r.tags["retina/drop"]: r.tags["retina/sha256"] for r in first + second}
+    assert tags == {name: hashlib.sha256(data).hexdigest() for name, data in contents.items()}

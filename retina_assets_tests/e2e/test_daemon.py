@@ -1,7 +1,8 @@
 """End to end with a real ``dagster-daemon run``: drops landing in a local folder start runs by themselves,
 raw -> validated -> order_summary follow, a re-sent copy is not ingested again after a daemon restart (the
-cursor survived), a corrected drop makes a new version and rebuilds the features, and the daemon judges the
-raw asset fresh under its freshness policy."""
+cursor survived), a corrected drop makes a new version and rebuilds the features, the daemon judges the
+raw asset fresh under its freshness policy, and a run that fails is posted by the daemon's run-failure sensor
+to a webhook on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ import dagster as dg
 import pytest
 from dagster._core.definitions.freshness import FreshnessState
 
+from retina_assets.defs.alerts import WEBHOOK_ENV_VAR
 from retina_assets.settings import REPO_ROOT
 from retina_assets_tests.support.lake_env import LakeEnv
 from retina_assets_tests.support.servers import start_process, stop_process_group
+from retina_assets_tests.support.webhook import Webhook
 
 pytestmark = pytest.mark.slow
 
@@ -92,10 +95,33 @@ def paths_of(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> 
     return [str(r.asset_materialization.metadata["path"].value) for r in records]
 
 
-def test_daemon_ingests_drops_dedupes_across_restart_and_rebuilds_corrections(
+def test_daemon_ingests_drops_dedupes_across_restart_and_rebuilds_corrections_and_alerts_on_failure(
     lake_env: LakeEnv, daemon: Daemon
 ) -> None:
-    drop_to_features(lake_env, daemon)
+    webhook = Webhook()
+    daemon.env[WEBHOOK_ENV_VAR] = webhook.url
+    try:
+        drop_to_features(lake_env, daemon)
+        run_failure_reaches_the_webhook(lake_env, daemon, webhook)
+    finally:
+        webhook.close()
+
+
+def run_failure_reaches_the_webhook(lake_env: LakeEnv, daemon: Daemon, webhook: Webhook) -> None:
+    """With the daemon still running: a drop without the contract's columns starts a run that fails, and
+    the daemon's run-failure sensor POSTs it to the webhook (``RETINA_ALERT_WEBHOOK_URL``, a local server)."""
+    bad = lake_env.landing / "demo" / "orders_20101203.csv"
+    staged = bad.with_name(".bad.tmp")
+    staged.write_bytes(b"Colour;Size\r\nred;3\r\n")
+    os.replace(staged, bad)
+    with dg.DagsterInstance.from_config(str(daemon.home)) as instance:
+        wait_for("the failure notification", lambda: bool(webhook.bodies), daemon)
+        [failed] = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.FAILURE]))
+    [body] = webhook.bodies
+    assert body["run_id"] == failed.run_id and body["partition"] == "2010-12-03"
+    assert body["client"] == "demo" and body["assets"] == ["demo/raw_orders"]
+    assert body["drop"] == "orders_20101203.csv" and "orders_20101203.csv" in body["error"], body
+    assert body["text"].startswith("Retina run failed: client demo, demo/raw_orders [2010-12-03]: ")
 
 
 def drop_to_features(lake_env: LakeEnv, daemon: Daemon) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -15,10 +16,12 @@ import pytest
 from retina_assets.definitions import build_definitions
 from retina_assets.defs import sensors as drop_sensor
 from retina_assets.settings import REPO_ROOT, LakeSettings
+from retina_assets.storage import filesystem
 from retina_assets.storage.filesystem import filesystem_for
 from retina_assets_tests.support.backends import backend_root
+from retina_assets_tests.support.flaky_proxy import FlakyProxy
 from retina_assets_tests.support.object_store import upload_demo_drops
-from retina_assets_tests.support.servers_azure import AZURITE_KEY
+from retina_assets_tests.support.servers_azure import AZURITE_KEY, connection_string
 from retina_assets_tests.support.servers_s3 import S3_SECRET_KEY
 
 KEYS = [
@@ -144,3 +147,45 @@ def test_sensor_requests_on_object_storage_run_as_requested(
     assert set(built) == set(KEYS)
     summary = built["demo/order_summary"].event_specific_data.materialization.metadata
     assert filesystem_for(lake).exists(str(summary["published_path"].value))
+
+
+def test_a_run_on_azure_succeeds_while_requests_keep_failing(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every eighth request of the run to Azurite fails (HTTP 503, HTTP 500, a dropped connection, in turn,
+    injected by a proxy on 127.0.0.1): the client's and the storage layer's retries carry the whole
+    ingest run (raw, validated, order_summary) through, and every output it wrote is whole."""
+    env = request.getfixturevalue("azure_env")
+    lake, landing = env.uri("lake"), env.uri("landing")
+    upload_demo_drops(landing, tmp_path, days=1)
+    proxy = FlakyProxy(env.endpoint)
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", connection_string(proxy.endpoint))
+    monkeypatch.setattr(filesystem, "RETRY_DELAYS_SECONDS", (0.2, 0.4, 0.8, 1.6, 3.2))
+    defs = build_definitions(LakeSettings(lake, landing, str(REPO_ROOT / "clients")))
+    try:
+        proxy.fail_every(8, ["503", "500", "reset"])
+        started = time.monotonic()
+        with dg.instance_for_test() as instance:
+            run = defs.resolve_job_def("demo_ingest").execute_in_process(
+                partition_key="2010-12-01", instance=instance
+            )
+        proxy.fail_every(0)
+        assert run.success
+        # each failure costs a retry of about half a second (the Azure client's default waits, 15 s and
+        # more per retry, would take minutes)
+        assert time.monotonic() - started < 120
+        assert set(proxy.failed_by_mode) == {"503", "500", "reset"} and proxy.failed >= 10, (
+            proxy.failed_by_mode
+        )
+        built = {
+            e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
+            for e in run.get_asset_materialization_events()
+        }
+        assert set(KEYS) <= set(built)
+        # every output is whole: its bytes hash to the content hash its path was named after
+        fs = filesystem_for(lake)
+        for key in KEYS:
+            path, content_hash = built[key]["path"].value, built[key]["content_hash"].value
+            assert path.endswith(f"{content_hash}.parquet") and fs.sha256(path) == content_hash, key
+    finally:
+        proxy.close()

@@ -1,7 +1,9 @@
-"""The split deployment, as shipped in ``deploy/``: a code server (``dagster code-server start``), the
-webserver and the daemon as three separate processes sharing a real PostgreSQL (``dagster-postgres``),
-the webserver and daemon loading the code location over gRPC through ``deploy/workspace.yaml``. The
-drop-to-features daemon scenario passes on it, and the webserver serves the location it loads over gRPC."""
+"""The split deployment, as shipped in ``deploy/``: a code server, the webserver and the daemon as three
+separate processes sharing a real PostgreSQL (``dagster-postgres``), the webserver and daemon loading the
+code location over gRPC through ``deploy/workspace.yaml``. Each process is started the way every container
+of ``deploy/compose.yaml`` starts, ``sh deploy/serve.sh <process>``, with values for exactly the variables
+the compose file gives its containers (plus what the image sets). The drop-to-features daemon scenario
+passes on it, and the webserver serves the location it loads over gRPC."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from retina_assets.settings import REPO_ROOT
 from retina_assets_tests.e2e.test_daemon import Daemon, drop_to_features
@@ -24,10 +27,31 @@ from retina_assets_tests.support.servers_postgres import PostgresServer
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
+COMPOSE_FILE = REPO_ROOT / "deploy" / "compose.yaml"
+SERVE = ["sh", "deploy/serve.sh"]  # + the process: what each compose service runs
+PROCESSES = ("code-server", "webserver", "daemon")
+# what the image (Dockerfile ENV) provides, and test-only settings: not in the compose file
+IMAGE_VARIABLES = ("DAGSTER_HOME", "RETINA_CLIENTS_DIR")
 LOCATION_QUERY = (
     "{ workspaceOrError { __typename ... on Workspace { locationEntries { name loadStatus "
     "locationOrLoadError { __typename ... on RepositoryLocation { repositories { jobs { name } } } } } } } }"
 )
+
+
+def compose_environment() -> dict[str, str]:
+    """The environment every service of ``deploy/compose.yaml`` that runs the project gets."""
+    return dict(yaml.safe_load(COMPOSE_FILE.read_text())["x-retina-env"])
+
+
+def deployment_environment(values: dict[str, str]) -> dict[str, str]:
+    """``values`` for the compose file's variables, refused unless they cover exactly those variables: a
+    variable added to (or dropped from) the compose file cannot go untested."""
+    expected = set(compose_environment())
+    assert set(values) == expected, (
+        f"the split-deployment test must set exactly the compose file's variables: "
+        f"missing {sorted(expected - set(values))}, extra {sorted(set(values) - expected)}"
+    )
+    return values
 
 
 class SplitDeployment(Daemon):
@@ -36,33 +60,22 @@ class SplitDeployment(Daemon):
 
     def __init__(self, home: Path, env: dict[str, str]):
         super().__init__(home, env)
-        self.workspace = str(REPO_ROOT / "deploy" / "workspace.yaml")
         self.servers: list = []
 
+    def serve(self, process: str, log: str) -> object:
+        return start_process([*SERVE, process], log, env=self.env, cwd=str(REPO_ROOT))
+
     def start_servers(self) -> int:
-        grpc_port, web_port = int(self.env["RETINA_CODE_SERVER_PORT"]), free_port()
-        code_log = str(self.home / "code_server.log")
-        code = start_process(
-            [str(BIN / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(grpc_port),
-             "-m", "retina_assets.definitions"],
-            code_log,
-            env=self.env,
-        )  # fmt: skip
-        self.servers.append(code)
-        wait_for_port(code, grpc_port, timeout=120, log_path=code_log)
-        web_log = str(self.home / "webserver.log")
-        web = start_process(
-            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(web_port), "-w", self.workspace],
-            web_log,
-            env=self.env,
-        )
-        self.servers.append(web)
-        wait_for_port(web, web_port, timeout=120, log_path=web_log)
+        grpc_port, web_port = int(self.env["RETINA_CODE_SERVER_PORT"]), int(self.env["RETINA_WEBSERVER_PORT"])
+        for process, port in (("code-server", grpc_port), ("webserver", web_port)):
+            log = str(self.home / f"{process.replace('-', '_')}.log")
+            proc = self.serve(process, log)
+            self.servers.append(proc)
+            wait_for_port(proc, port, timeout=120, log_path=log)  # type: ignore[arg-type]
         return web_port
 
     def start(self) -> None:
-        args = [str(BIN / "dagster-daemon"), "run", "-w", self.workspace]
-        self.proc = start_process(args, str(self.log), env=self.env)
+        self.proc = self.serve("daemon", str(self.log))  # type: ignore[assignment]
 
     def close(self) -> None:
         self.stop()
@@ -78,15 +91,8 @@ class SplitDeployment(Daemon):
 def split_deployment(
     lake_env: LakeEnv, tmp_path: Path, postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[SplitDeployment]:
-    home = tmp_path / "dagster_home"
+    home = tmp_path / "dagster_home"  # deploy/serve.sh writes the instance config into it
     home.mkdir()
-    # the instance config the deployment uses: the repository's dagster.yaml plus the Postgres storage block
-    config = (
-        (REPO_ROOT / "dagster.yaml").read_text()
-        + "\n"
-        + (REPO_ROOT / "deploy" / "postgres-storage.yaml").read_text()
-    )
-    (home / "dagster.yaml").write_text(config)
     # a fresh database per test: the server is shared by the session
     db = f"retina_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
     import psycopg2
@@ -105,17 +111,28 @@ def split_deployment(
     pg_env = {**postgres_server.env(), "DAGSTER_PG_DB": db}
     for key, value in pg_env.items():
         monkeypatch.setenv(key, value)  # the test's own instance reads the same database
+    deployment = deployment_environment(
+        {
+            **pg_env,
+            "RETINA_LAKE_URI": str(lake_env.lake),
+            "RETINA_LANDING_URI": str(lake_env.landing),
+            "RETINA_CODE_SERVER_HOST": "127.0.0.1",
+            "RETINA_CODE_SERVER_PORT": str(free_port()),
+            "RETINA_WEBSERVER_PORT": str(free_port()),
+            "RETINA_ALERT_WEBHOOK_URL": "",
+        }
+    )
+    image = {"DAGSTER_HOME": str(home), "RETINA_CLIENTS_DIR": str(lake_env.clients_dir)}
+    assert set(image) == set(IMAGE_VARIABLES)
     env = {
         **os.environ,
-        **pg_env,
-        "DAGSTER_HOME": str(home),
-        "RETINA_LAKE_URI": str(lake_env.lake),
-        "RETINA_LANDING_URI": str(lake_env.landing),
-        "RETINA_CLIENTS_DIR": str(lake_env.clients_dir),
+        **deployment,
+        **image,
+        # test-only: servers on 127.0.0.1, the project's tools first on PATH, quick ticks
+        "RETINA_LISTEN_HOST": "127.0.0.1",
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "RETINA_SENSOR_INTERVAL_SECONDS": "5",
         "FRESHNESS_DAEMON_INTERVAL_SECONDS": "5",
-        "RETINA_CODE_SERVER_HOST": "127.0.0.1",
-        "RETINA_CODE_SERVER_PORT": str(free_port()),
         "PYTHONUNBUFFERED": "1",
     }
     deployment = SplitDeployment(home, env)

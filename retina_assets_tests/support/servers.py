@@ -48,7 +48,7 @@ def wait_for_port(proc: subprocess.Popen[bytes], port: int, timeout: float, log_
 
 
 def start_process(
-    args: list[str], log_path: str, env: dict[str, str] | None = None
+    args: list[str], log_path: str, env: dict[str, str] | None = None, cwd: str | None = None
 ) -> subprocess.Popen[bytes]:
     """Start ``args`` in a new process group (so the whole tree can be stopped), output to ``log_path``."""
     with open(log_path, "ab") as log:
@@ -58,6 +58,7 @@ def start_process(
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=env,
+            cwd=cwd,
             start_new_session=True,
         )
 
