@@ -269,7 +269,9 @@ def table(results: list[BackfillResult], full_days: int, full_runs: dict[str, in
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--days", type=int, default=305, help="drop days of the ranged in-process variant")
-    parser.add_argument("--daily-days", type=int, default=40, help="days of the one-run-per-day variant")
+    parser.add_argument(
+        "--daily-days", type=int, default=40, help="days of the one-run-per-day variant (0: skip)"
+    )
     parser.add_argument(
         "--spark-days", type=int, default=40, help="days of the ranged Spark variant (0: skip)"
     )
@@ -295,10 +297,9 @@ def main(argv: list[str] | None = None) -> None:
         variants.append(Variant("one run per day, Spark", "spark", 1, min(args.spark_daily_days, full)))
     if args.spark_days:
         variants.append(Variant("ranged, Spark", "spark", None, min(args.spark_days, full)))
-    variants += [
-        Variant("one run per day, in-process", "pandas", 1, min(args.daily_days, full)),
-        Variant("ranged, in-process", "pandas", None, full),
-    ]
+    if args.daily_days:
+        variants.append(Variant("one run per day, in-process", "pandas", 1, min(args.daily_days, full)))
+    variants.append(Variant("ranged, in-process", "pandas", None, full))
     full_days = available[:full]
     full_runs = {}
     for v in variants:
