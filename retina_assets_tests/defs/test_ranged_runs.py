@@ -314,3 +314,27 @@ def test_the_backfill_command_selects_the_days_with_drops(
     assert sorted(target.get_partitions_subset(raw).get_partition_keys()) == plan.days
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     assert main(["--client", "demo", "--from", "2010-12-01", "--to", "2010-12-02"]) == 2  # no instance
+
+
+def test_dagster_records_a_check_result_yielded_in_a_ranged_run_without_its_day() -> None:
+    """Pins the Dagster 1.13 behaviour that makes ranged runs log per-day evaluations instead of yielding
+    ``AssetCheckResult``s: a yielded result gets no partition, and a failed blocking one fails the step."""
+    days = dg.DailyPartitionsDefinition(start_date="2024-01-01")
+
+    @dg.asset(
+        partitions_def=days,
+        check_specs=[dg.AssetCheckSpec("rows", asset="probe", blocking=True, partitions_def=days)],
+        backfill_policy=dg.BackfillPolicy.multi_run(5),
+    )
+    def probe():  # noqa: ANN202 - a probe of Dagster itself
+        yield dg.MaterializeResult()  # no value: no IO manager
+        yield dg.AssetCheckResult(check_name="rows", passed=False)
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [probe], instance=instance, raise_on_error=False,
+            tags={RANGE_START: "2024-01-01", RANGE_END: "2024-01-03"},
+        )  # fmt: skip
+    [evaluation] = result.get_asset_check_evaluations()
+    assert evaluation.partition is None  # not one of the three days
+    assert not result.success  # the failed blocking result fails the step for the whole range
