@@ -25,10 +25,7 @@ def ingest_job(
         selection=dg.AssetSelection.groups(client.client) - dg.AssetSelection.kind("jupyter"),
         partitions_def=partitions_def,
         description=f"Land, validate and build features for one as_of_date of client {client.client}.",
-        # One process for the whole run by default: the three steps run one after the other anyway, and a
-        # process per step costs seconds of start-up each (measured by benchmarks/: a small drop's run took
-        # 11-17 s with a process per step, 2-3 s in one). Run config can still pick `multiprocess`.
-        config={"execution": {"config": {"in_process": {}}}},
+        # one process for the whole run: the code location's executor (see defs.definitions)
         # the client's queue lane (a PartitionedConfig cannot set it: Dagster refuses one on a job whose
         # assets take ranged runs)
         tags=client_lock_tags(client.client),
