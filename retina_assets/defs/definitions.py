@@ -65,7 +65,7 @@ def build_definitions(
             "landing": LandingResource(landing_uri=settings.landing_uri, credentials=credentials),
             "spark": SparkResource(spark_config=local_spark_config()),
             "alert_webhook": AlertWebhook.from_env(),
-        }
+        },
     )
     parts: list[dg.Definitions] = []
     for spec in specs:
