@@ -3,6 +3,14 @@
 Each check of :mod:`retina_assets.quality.checks` is declared on the validated asset itself
 (``check_specs``), so it runs per partition and shows in the UI beside the materialization; ``error`` checks
 are blocking. The freshness policy of each raw asset comes from the same ``freshness`` policy.
+
+In a ranged run Dagster 1.13 cannot attach a yielded ``AssetCheckResult`` to one day: it records the
+result without a partition (the step has no single partition key) against the asset's latest
+materialization, and a failed blocking result fails the whole step, so no day of the range would get its
+feature. :func:`report_partition_checks` therefore logs each day's results as ``AssetCheckEvaluation``
+events carrying the day and that day's materialization, the same record a single-day run leaves. A failed
+blocking check then does not fail the step; the gate keeps the feature off that day
+(:mod:`retina_assets.defs.gate`).
 """
 
 from __future__ import annotations
@@ -12,6 +20,12 @@ from datetime import timedelta
 
 import dagster as dg
 
+# not exported by dagster 1.13 (pinned; covered by the ranged-run tests): where a logged evaluation points
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
+
+from retina_assets.defs.instance import latest_materialization_record
 from retina_assets.defs.metadata import to_metadata
 from retina_assets.model.spec import DatasetSpec
 from retina_assets.quality.checks import DESCRIPTIONS, CheckResult, enabled_checks, policy
@@ -56,6 +70,39 @@ def asset_check_result(asset_key: dg.AssetKey, result: CheckResult) -> dg.AssetC
         severity=dg.AssetCheckSeverity.ERROR if result.blocking else dg.AssetCheckSeverity.WARN,
         metadata=to_metadata(result.metadata),
     )
+
+
+def report_partition_checks(
+    context: dg.AssetExecutionContext, asset_key: dg.AssetKey, results: dict[str, list[CheckResult]]
+) -> None:
+    """Record each day's check results (day -> results) of a ranged run as per-day check evaluations of
+    ``asset_key`` (the selected checks only), each pointing at that day's latest materialization."""
+    selected = context.selected_asset_check_keys
+    for partition, day_results in results.items():
+        record = latest_materialization_record(context.instance, asset_key, partition)
+        target = (
+            AssetCheckEvaluationTargetMaterializationData(
+                storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+            )
+            if record is not None
+            else None
+        )
+        for result in day_results:
+            if dg.AssetCheckKey(asset_key, result.name) not in selected:
+                continue
+            evaluation = asset_check_result(asset_key, result)
+            context.log_event(
+                dg.AssetCheckEvaluation(
+                    asset_key=asset_key,
+                    check_name=result.name,
+                    passed=result.passed,
+                    metadata=evaluation.metadata,
+                    target_materialization_data=target,
+                    severity=evaluation.severity,
+                    blocking=result.blocking,
+                    partition=partition,
+                )
+            )
 
 
 def drop_freshness_policy(spec: DatasetSpec) -> dg.FreshnessPolicy | None:

@@ -11,6 +11,10 @@ feature builds again.
 
 For declarative automation, :func:`feature_automation_condition` combines ``eager()`` with
 ``all_deps_blocking_checks_passed()`` (``eager()`` alone would trigger on a failed upstream).
+
+In a ranged run (a backfill run over several days) the check results are recorded per day without failing
+the validation step (:func:`retina_assets.defs.checks.report_partition_checks`), so the feature step runs
+and calls :func:`require_passed_checks` for each day: a blocked day gets no feature, the others do.
 """
 
 from __future__ import annotations
@@ -33,9 +37,12 @@ def failed_blocking_checks(instance: dg.DagsterInstance, key: dg.AssetKey, parti
     return list(latest_metadata(instance, key, partition).get(FAILED_BLOCKING) or [])
 
 
-def require_passed_checks(context: dg.AssetExecutionContext, upstream: dg.AssetKey) -> None:
-    """Raise :class:`dagster.Failure` if the upstream partition this step loads failed a blocking check."""
-    partition = context.partition_key
+def require_passed_checks(
+    context: dg.AssetExecutionContext, upstream: dg.AssetKey, partition: str | None = None
+) -> None:
+    """Raise :class:`dagster.Failure` if the upstream ``partition`` this step loads (default: the run's one
+    partition; a ranged run passes each day) failed a blocking check."""
+    partition = context.partition_key if partition is None else partition
     failed = failed_blocking_checks(context.instance, upstream, partition)
     if failed:
         name = DatasetName.parse(upstream.path)

@@ -11,14 +11,23 @@ from typing import Any
 import dagster as dg
 
 
+def latest_materialization_record(
+    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
+) -> dg.EventLogRecord | None:
+    """The event-log record (storage id, run, time, event) of the latest materialization of ``key`` for
+    ``partition``, or ``None``."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records
+    return records[0] if records else None
+
+
 def latest_materialization(
     instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
 ) -> dg.AssetMaterialization | None:
     """The latest materialization of ``key`` for ``partition`` in the instance's event log, or ``None``."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
-    ).records
-    return records[0].asset_materialization if records else None
+    record = latest_materialization_record(instance, key, partition)
+    return record.asset_materialization if record is not None else None
 
 
 def latest_metadata(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> dict[str, Any]:

@@ -167,10 +167,10 @@ class LakeIOManager(dg.ConfigurableIOManager):
 
     # --- output ------------------------------------------------------------------------------------
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
-        if obj is None:
+        loaded = _pop_loaded(context.run_id, context.step_key)
+        if obj is None:  # a ranged step wrote its days itself (record_partition)
             return
         partition = context.asset_partition_key
-        loaded = _pop_loaded(context.run_id, context.step_key)
         basis = (context.output_metadata or {}).get(PROVENANCE)
         basis = getattr(basis, "value", basis)
         version, extra = write_output(
@@ -179,19 +179,33 @@ class LakeIOManager(dg.ConfigurableIOManager):
         )  # fmt: skip
         # the content hash is the data version: identical bytes leave downstream assets fresh
         context.step_context.set_data_version(context.asset_key, dg.DataVersion(version.content_hash))
-        context.log.info(
-            f"{context.asset_key.to_user_string()} [{partition}]: "
-            + ("unchanged, reusing " if version.deduplicated else "wrote ")
-            + f"{version.row_count:,} rows -> {version.path}"
-        )
+        context.log.info(written_message(context.asset_key, partition, version))
         context.add_output_metadata({**version_metadata(version), **to_metadata(extra)})
 
     # --- input -------------------------------------------------------------------------------------
-    def load_input(self, context: dg.InputContext) -> DatasetRef | InputHistory:
+    def load_input(
+        self, context: dg.InputContext
+    ) -> DatasetRef | InputHistory | dict[str, DatasetRef] | dict[str, InputHistory]:
         upstream_key = context.asset_key
+        history = bool((context.definition_metadata or {}).get(HISTORY_INPUT))
+        partitions = list(context.asset_partition_keys)
+        if len(partitions) > 1:  # a ranged run: every day of the range, each from its own record
+            if history:
+                return self._load_history_range(context, upstream_key, partitions)
+            # the step records each day's inputs itself (record_partition), so nothing is tracked here
+            return {
+                partition: self._load_one(context, upstream_key, partition, track=False)
+                for partition in partitions
+            }
         partition = context.asset_partition_key
-        if (context.definition_metadata or {}).get(HISTORY_INPUT):
+        if history:
             return self._load_history(context, upstream_key, partition)
+        return self._load_one(context, upstream_key, partition)
+
+    def _load_one(
+        self, context: dg.InputContext, upstream_key: dg.AssetKey, partition: str, track: bool = True
+    ) -> DatasetRef:
+        """The exact version the latest materialization of ``upstream_key``/``partition`` recorded."""
         ref = _ref_from_event_log(context, upstream_key, partition)
         if ref is None:
             name = dataset_name(upstream_key)
@@ -203,17 +217,37 @@ class LakeIOManager(dg.ConfigurableIOManager):
                 )
             ref = DatasetRef(current.path, current.content_hash, current.row_count, partition)
         ref = dataclasses.replace(ref, storage_options=self._options())
-        step = _run_and_step(context)
+        step = _run_and_step(context) if track else None
         if step is not None:
             with _LOADED_LOCK:
                 _LOADED_INPUTS[step].append(ref.uri)
         context.log.info(f"loading {upstream_key.to_user_string()} [{partition}] from {ref.uri}")
         return ref
 
-    def _load_history(self, context: dg.InputContext, key: dg.AssetKey, partition: str) -> InputHistory:
+    def _load_history_range(
+        self, context: dg.InputContext, key: dg.AssetKey, partitions: list[str]
+    ) -> dict[str, InputHistory]:
+        """:meth:`_load_history` for every day of a ranged run, from one event-log query."""
+        recorded = latest_materializations_up_to(context.instance, key, max(partitions))
+        return {
+            partition: self._load_history(
+                context, key, partition, {k: m for k, m in recorded.items() if k <= partition}, track=False
+            )
+            for partition in partitions
+        }
+
+    def _load_history(
+        self,
+        context: dg.InputContext,
+        key: dg.AssetKey,
+        partition: str,
+        recorded: dict[str, dg.AssetMaterialization] | None = None,
+        track: bool = True,
+    ) -> InputHistory:
         """Every partition of ``key`` up to ``partition``: the exact version each one's latest
         materialization recorded, leaving out (and naming) those whose blocking checks failed."""
-        recorded = latest_materializations_up_to(context.instance, key, partition)
+        if recorded is None:
+            recorded = latest_materializations_up_to(context.instance, key, partition)
         refs: list[DatasetRef] = []
         excluded: dict[str, list[str]] = {}
         for key_of, materialization in recorded.items():
@@ -228,7 +262,7 @@ class LakeIOManager(dg.ConfigurableIOManager):
             raise dg.Failure(
                 f"{key.to_user_string()} has no materialization for partition {partition}: materialize it first"
             )
-        step = _run_and_step(context)
+        step = _run_and_step(context) if track else None
         if step is not None:
             with _LOADED_LOCK:
                 _LOADED_INPUTS[step].extend(ref.uri for ref in refs)
@@ -241,6 +275,43 @@ class LakeIOManager(dg.ConfigurableIOManager):
             )
         )
         return InputHistory(tuple(refs), excluded)
+
+
+def written_message(key: dg.AssetKey, partition: str, version: DatasetVersion) -> str:
+    """The run-log line for one written version."""
+    return (
+        f"{key.to_user_string()} [{partition}]: "
+        + ("unchanged, reusing " if version.deduplicated else "wrote ")
+        + f"{version.row_count:,} rows -> {version.path}"
+    )
+
+
+def record_partition(
+    context: dg.AssetExecutionContext,
+    store: VersionedStore,
+    key: dg.AssetKey,
+    partition: str,
+    obj: Any,
+    input_paths: list[str],
+    metadata: dict[str, Any],
+) -> DatasetVersion:
+    """In a ranged run: write one day's output of ``key`` as a version (as :meth:`LakeIOManager.handle_output`
+    does) and attach to that day's materialization the asset's own ``metadata`` (with its ``provenance``
+    basis) plus the version's metadata: the same keys and values a single-day run records. The step then
+    yields ``Output(None)``; Dagster records one materialization per day of the range with its own metadata."""
+    basis = metadata.get(PROVENANCE)
+    basis = getattr(basis, "value", basis)
+    version, extra = write_output(
+        store, dataset_name(key), partition, obj, input_paths, context.run_id,
+        dict(basis) if isinstance(basis, dict) else None,
+    )  # fmt: skip
+    context.add_asset_metadata(
+        {**metadata, **version_metadata(version), **to_metadata(extra)},
+        asset_key=key,
+        partition_key=partition,
+    )
+    context.log.info(written_message(key, partition, version))
+    return version
 
 
 def _run_and_step(context: dg.InputContext) -> tuple[str, str] | None:

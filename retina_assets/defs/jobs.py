@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from retina_assets.defs.partitions import partition_lock_tags
+from retina_assets.defs.partitions import client_lock_tags
 from retina_assets.engines.stages import check_engine
 from retina_assets.features import FEATURES
 from retina_assets.model.naming import REJECTED, VALIDATED, DatasetName
@@ -25,14 +25,10 @@ def ingest_job(
         selection=dg.AssetSelection.groups(client.client) - dg.AssetSelection.kind("jupyter"),
         partitions_def=partitions_def,
         description=f"Land, validate and build features for one as_of_date of client {client.client}.",
-        # One process for the whole run by default: the three steps run one after the other anyway, and a
-        # process per step costs seconds of start-up each (measured by benchmarks/: a small drop's run took
-        # 11-17 s with a process per step, 2-3 s in one). Run config can still pick `multiprocess`.
-        config=dg.PartitionedConfig(
-            partitions_def=partitions_def,
-            run_config_for_partition_key_fn=lambda _key: {"execution": {"config": {"in_process": {}}}},
-            tags_for_partition_key_fn=lambda key: partition_lock_tags(client.client, key),
-        ),
+        # one process for the whole run: the code location's executor (see defs.definitions)
+        # the client's queue lane (a PartitionedConfig cannot set it: Dagster refuses one on a job whose
+        # assets take ranged runs)
+        tags=client_lock_tags(client.client),
     )
 
 

@@ -11,9 +11,16 @@ so a corrected drop marks its partition stale. Each materialization
 records the drop's schema (``drop_schema``), a ``schema_drift`` report against the previous partition, and the
 drop files; with the dataset's ``drift`` policy ``warn`` the run log gets a warning, with ``fail`` nothing is
 written.
+
+A ranged run (a backfill run over several days, see :func:`retina_assets.defs.partitions.backfill_policy_for`)
+converts its days one after the other, each against the drop schema of the day before it (recorded or
+converted earlier in the same run), and records each day with the same metadata as a single-day run. A day
+that fails (no drop, unreadable, drift policy ``fail``) fails the step naming that day: no day of the range
+is recorded for the asset (Dagster records a ranged output for every day of the range or none); the
+versions of the days before it are in the lake and a re-run reuses them.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import dagster as dg
@@ -21,9 +28,10 @@ import pyarrow as pa
 
 from retina_assets.defs.checks import drop_freshness_policy
 from retina_assets.defs.instance import latest_metadata
-from retina_assets.defs.io_manager import PROVENANCE
+from retina_assets.defs.io_manager import PROVENANCE, record_partition
 from retina_assets.defs.landing import landing_key
 from retina_assets.defs.metadata import to_metadata
+from retina_assets.defs.partitions import backfill_policy_for, run_partitions
 from retina_assets.defs.resources import LakeResource, LandingResource, SparkResource
 from retina_assets.engines.spark_raw import convert_partition_on_spark
 from retina_assets.ingestion.coercion import SchemaMismatchError
@@ -39,12 +47,20 @@ PREVIOUS_LOOKBACK = 10
 
 
 def previous_drop_schema(
-    instance: dg.DagsterInstance, key: dg.AssetKey, partition: str
+    instance: dg.DagsterInstance,
+    key: dg.AssetKey,
+    partition: str,
+    converted: Mapping[str, dict[str, str]] | None = None,
 ) -> tuple[str | None, dict[str, str] | None]:
     """The recorded ``drop_schema`` of the latest earlier partition of ``key`` that has one (from the
-    Dagster instance's event log), or ``(None, None)`` for the first drop."""
-    earlier = sorted((p for p in instance.get_materialized_partitions(key) if p < partition), reverse=True)
+    Dagster instance's event log, or from ``converted``: partition -> drop schema of the days an
+    unfinished ranged run has converted so far), or ``(None, None)`` for the first drop."""
+    converted = converted or {}
+    known = set(instance.get_materialized_partitions(key)) | set(converted)
+    earlier = sorted((p for p in known if p < partition), reverse=True)
     for candidate in earlier[:PREVIOUS_LOOKBACK]:
+        if candidate in converted:
+            return candidate, converted[candidate]
         value = latest_metadata(instance, key, candidate).get("drop_schema")
         if isinstance(value, dict):
             return candidate, {str(k): str(v) for k, v in value.items()}
@@ -52,14 +68,14 @@ def previous_drop_schema(
 
 
 def _failing_clearly(
-    batches: Iterator[pa.RecordBatch], at_end: Callable[[], object]
+    batches: Iterator[pa.RecordBatch], at_end: Callable[[], object], prefix: str = "", suffix: str = ""
 ) -> Iterator[pa.RecordBatch]:
-    """The batches, with a drop that turns out unreadable half-way reported as a non-retried failure;
-    ``at_end`` runs once every batch was read."""
+    """The batches, with a drop that turns out unreadable half-way reported as a non-retried failure
+    (``prefix`` + the error + ``suffix``); ``at_end`` runs once every batch was read."""
     try:
         yield from batches
     except DropReadError as exc:
-        raise dg.Failure(str(exc), allow_retries=False) from None
+        raise dg.Failure(f"{prefix}{exc}{suffix}", allow_retries=False) from None
     at_end()
 
 
@@ -85,18 +101,50 @@ def build_raw_asset(
         freshness_policy=drop_freshness_policy(spec),
         code_version=stage_code_version(client, RAW, dataset),
         deps=[landing_key(client, dataset)],
+        backfill_policy=backfill_policy_for(client),
     )
     def _raw(
         context: dg.AssetExecutionContext, landing: LandingResource, lake: LakeResource, spark: SparkResource
-    ) -> dg.Output[Any]:  # a RecordBatchStream (in-process) or a StagedVersion (Spark)
-        partition = context.partition_key
-        previous = previous_drop_schema(context.instance, context.asset_key, partition)
+    ) -> dg.Output[Any]:  # a RecordBatchStream (in-process) or a StagedVersion (Spark); None for a range
+        partitions = run_partitions(context)
+        if len(partitions) == 1:
+            return prepare(context, landing, lake, spark, partitions[0])
+        # a ranged run: each day in order, each against the schema of the day before it
+        store = lake.store()
+        converted: dict[str, dict[str, str]] = {}
+        for partition in partitions:
+            output = prepare(
+                context, landing, lake, spark, partition, converted, (partitions[0], partitions[-1])
+            )
+            record_partition(
+                context, store, context.asset_key, partition, output.value, [], dict(output.metadata)
+            )
+            converted[partition] = dict(output.value.metadata["drop_schema"])
+        return dg.Output(None)
+
+    def prepare(
+        context: dg.AssetExecutionContext,
+        landing: LandingResource,
+        lake: LakeResource,
+        spark: SparkResource,
+        partition: str,
+        converted: Mapping[str, dict[str, str]] | None = None,
+        ranged: tuple[str, str] | None = None,
+    ) -> dg.Output[Any]:
+        """The raw stream of one day and its provenance basis; a failure names the day (and the range)."""
+        previous = previous_drop_schema(context.instance, context.asset_key, partition, converted)
         tags = context.run.tags
         # a run the sensor started converts the content the sensor hashed, or fails
         expected = (
             {tags["retina/drop"]: tags["retina/sha256"]}
             if "retina/drop" in tags and "retina/sha256" in tags and tags.get("retina/dataset") == dataset
             else None
+        )
+        where = (
+            f" (in the ranged run {ranged[0]}..{ranged[1]}: no day of it is recorded for "
+            f"{name}; fix or leave out {partition} and run the range again)"
+            if ranged
+            else ""
         )
         try:
             if client.engine == "spark":  # Spark's executors read, type and write the rows
@@ -113,9 +161,11 @@ def build_raw_asset(
                     expected_sha256=expected,
                 )  # fmt: skip
         except (NoDropError, IncompleteDropError, DropReadError, SchemaMismatchError) as exc:
-            raise dg.Failure(str(exc), allow_retries=False) from None
+            raise dg.Failure(f"{name} [{partition}]: {exc}{where}", allow_retries=False) from None
         except DriftPolicyError as exc:
-            raise dg.Failure(str(exc), metadata=to_metadata(exc.metadata), allow_retries=False) from None
+            raise dg.Failure(
+                f"{name} [{partition}]: {exc}{where}", metadata=to_metadata(exc.metadata), allow_retries=False
+            ) from None
         what = f"{client.client}/{dataset} [{partition}]: {prepared.drift.summary()}"
         if prepared.drift.has_drift and spec.drift == "warn":
             context.log.warning(f"{what} (drift policy 'warn')")
@@ -128,7 +178,9 @@ def build_raw_asset(
         else:
             engine, ran_on = "pandas", "in-process (pyarrow + polars)"
             # the spec document is stored once every batch was read: a drop refused half-way leaves nothing
-            stream.batches = _failing_clearly(iter(stream.batches), lambda: lake.store_spec(client))
+            stream.batches = _failing_clearly(
+                iter(stream.batches), lambda: lake.store_spec(client), f"{name} [{partition}]: ", where
+            )
         basis = lake.provenance_basis(client, RAW, dataset, engine, store=False)
         basis["inputs"] = [drop.to_input() for drop in prepared.archived]
         return dg.Output(

@@ -26,7 +26,7 @@ import dagster as dg
 
 from retina_assets.defs.definitions import build_definitions
 from retina_assets.defs.gate import failed_blocking_checks
-from retina_assets.defs.partitions import partition_lock_tags
+from retina_assets.defs.partitions import client_lock_tags
 from retina_assets.model.naming import RAW, REJECTED, SOURCE_FILE, SOURCE_ROW, VALIDATED, DatasetName
 from retina_assets.settings import LakeSettings
 from retina_assets.storage.versioned_store import DatasetVersion, VersionedStore
@@ -115,7 +115,7 @@ def revalidate(
         instance=instance,
         resources=defs.resources,
         raise_on_error=False,
-        tags={"retina/revalidation": "true", **partition_lock_tags(client, partition)},
+        tags={"retina/revalidation": "true", **client_lock_tags(client)},
     )
     after = (
         store.current(VALIDATED, client, dataset, partition),

@@ -47,7 +47,7 @@ from typing import Any
 import dagster as dg
 
 from retina_assets.defs.landing import landing_key, landing_observation, sha256_of_file
-from retina_assets.defs.partitions import partition_lock_tags
+from retina_assets.defs.partitions import client_lock_tags
 from retina_assets.defs.resources import LakeResource, LandingResource
 from retina_assets.features import FEATURES
 from retina_assets.ingestion.landing import Drop, discover_drops
@@ -326,7 +326,7 @@ def build_drop_sensor(
                         RUN_TAG_DATASET: drop.dataset,
                         "retina/drop": drop.name,
                         RUN_TAG_SHA256: content,
-                        **partition_lock_tags(client.client, drop.as_of_date),
+                        **client_lock_tags(client.client),
                     },
                 )
             )

@@ -11,6 +11,13 @@ the validated materialization (``failed_blocking_checks``) so later runs can ref
 Either asset can be selected alone (``--select demo/validated_orders``): the step always validates into both
 outputs, since a quarantined row must never be lost; the one not selected is still written through the
 same store and recorded as a materialization of its asset, so the two stay one consistent pair.
+
+A ranged run (a backfill run over several days) validates its days one after the other with one engine
+(one Spark session for the whole range), records each day with the same metadata as a single-day run, and
+reports each check result for its day (:func:`retina_assets.defs.checks.report_partition_checks`). A
+failed blocking check does not stop the range: the day is recorded with its ``failed_blocking_checks``
+and the feature step of the same run leaves that day out (:mod:`retina_assets.defs.gate`). A day whose
+validation raises fails the step naming the day; no day of the range is recorded for these assets.
 """
 
 from collections.abc import Iterator
@@ -18,17 +25,31 @@ from typing import Any
 
 import dagster as dg
 
-from retina_assets.defs.checks import asset_check_result, check_specs
+from retina_assets.defs.checks import asset_check_result, check_specs, report_partition_checks
 from retina_assets.defs.gate import FAILED_BLOCKING
-from retina_assets.defs.io_manager import PROVENANCE, version_metadata, version_tags, write_output
+from retina_assets.defs.io_manager import (
+    PROVENANCE,
+    record_partition,
+    version_metadata,
+    version_tags,
+    write_output,
+)
 from retina_assets.defs.metadata import to_metadata
+from retina_assets.defs.partitions import backfill_policy_for, run_partitions
 from retina_assets.defs.resources import EngineConfig, LakeResource, SparkResource
 from retina_assets.engines.stages import validate_partition
 from retina_assets.model.naming import RAW, REJECTED, VALIDATED, DatasetName
 from retina_assets.model.provenance import stage_code_version
 from retina_assets.model.spec import ClientSpec
-from retina_assets.quality.checks import check_context, evaluate_checks, failed_blocking, reference_datasets
+from retina_assets.quality.checks import (
+    CheckResult,
+    check_context,
+    evaluate_checks,
+    failed_blocking,
+    reference_datasets,
+)
 from retina_assets.storage.dataset_ref import DatasetRef
+from retina_assets.storage.versioned_store import VersionedStore
 
 
 def build_validated_asset(
@@ -80,23 +101,61 @@ def build_validated_asset(
         },
         check_specs=check_specs(keys["validated"], spec, has_references, partitions_def),
         can_subset=True,
+        backfill_policy=backfill_policy_for(client),
     )
     def _validate(
         context: dg.AssetExecutionContext,
         config: EngineConfig,
-        raw: DatasetRef,
+        raw: Any,  # a DatasetRef, or day -> DatasetRef in a ranged run (Dagster takes no union here)
         lake: LakeResource,
         spark: SparkResource,
     ) -> Iterator[dg.Output | dg.AssetMaterialization | dg.AssetCheckResult]:
-        partition = context.partition_key
+        partitions = run_partitions(context)
         engine = config.resolve(client)
         store = lake.store()
-        ctx = check_context(store, client, dataset, spec, partition)
         if engine == "spark":
-            context.log.info(f"validating {dataset} [{partition}] on {spark.describe()}")
-        validated = validate_partition(
-            raw, spec, ctx, engine, spark=spark.session, log=context.log.info, store=store
-        )
+            context.log.info(f"validating {dataset} {partitions[0]}..{partitions[-1]} on {spark.describe()}")
+        if isinstance(raw, DatasetRef):
+            yield from validate_one(context, engine, raw, lake, spark, partitions[0], ranged=None)
+            return
+        # a ranged run: every day through the same steps; outputs recorded per day, checks reported per day
+        results: dict[str, list[CheckResult]] = {}
+        for partition in partitions:
+            for event in validate_one(context, engine, raw[partition], lake, spark, partition, ranged=store):
+                if isinstance(event, list):
+                    results[partition] = event
+                else:
+                    yield event
+        for output in ("validated", "rejected"):
+            if keys[output] in context.selected_asset_keys:
+                yield dg.Output(None, output_name=output)
+        report_partition_checks(context, keys["validated"], results)
+
+    def validate_one(
+        context: dg.AssetExecutionContext,
+        engine: str,
+        raw: DatasetRef,
+        lake: LakeResource,
+        spark: SparkResource,
+        partition: str,
+        ranged: VersionedStore | None,
+    ) -> Iterator[dg.Output | dg.AssetMaterialization | dg.AssetCheckResult | list[CheckResult]]:
+        """One day: single-day runs yield its outputs and check results; in a ranged run (``ranged``: the
+        store) its selected outputs are recorded for the day and its check results are yielded as a list."""
+        store = lake.store()
+        ctx = check_context(store, client, dataset, spec, partition)
+        try:
+            validated = validate_partition(
+                raw, spec, ctx, engine, spark=spark.session, log=context.log.info, store=store
+            )
+        except Exception as exc:
+            if ranged is None:
+                raise
+            raise dg.Failure(
+                f"{names['validated']} [{partition}] (in a ranged run of {len(run_partitions(context))} days: no "
+                f"day of it is recorded for this asset): {type(exc).__name__}: {exc}",
+                allow_retries=False,
+            ) from exc
         try:
             summary = validated.summary
             context.log.info(
@@ -117,12 +176,12 @@ def build_validated_asset(
             selected = context.selected_asset_keys
             for output, rows in (("validated", validated.valid), ("rejected", validated.rejected)):
                 basis = lake.provenance_basis(client, names[output].zone, dataset, engine)
+                own = {**to_metadata(metadata[output]), PROVENANCE: dg.MetadataValue.json(basis)}
+                if keys[output] in selected and ranged is not None:
+                    record_partition(context, ranged, keys[output], partition, rows, [raw.uri], own)
+                    continue
                 if keys[output] in selected:
-                    yield dg.Output(
-                        rows,
-                        output_name=output,
-                        metadata={**to_metadata(metadata[output]), PROVENANCE: dg.MetadataValue.json(basis)},
-                    )
+                    yield dg.Output(rows, output_name=output, metadata=own)
                     continue
                 # not selected: still written (the pair must stay consistent) and recorded as materialized
                 version, extra = write_output(
@@ -135,6 +194,9 @@ def build_validated_asset(
                     metadata={**version_metadata(version), **to_metadata({**extra, **metadata[output]})},
                     tags=version_tags(version),
                 )
+            if ranged is not None:
+                yield results
+                return
             for result in results:
                 if dg.AssetCheckKey(keys["validated"], result.name) in context.selected_asset_check_keys:
                     yield asset_check_result(keys["validated"], result)

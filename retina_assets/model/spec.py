@@ -359,6 +359,20 @@ class RetentionPolicy(_Strict):
         return keep_last, keep_days
 
 
+class BackfillSettings(_Strict):
+    """How a backfill of many ``as_of_date`` days is cut into runs: at most ``partitions_per_run`` days per
+    run (``None``: the default of the client's engine, 31 in-process and 92 on Spark, where every run pays
+    a JVM start). ``1`` gives one run per day."""
+
+    partitions_per_run: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+    def resolved(self, engine: str) -> int:
+        """The days per run for a client on ``engine``."""
+        if self.partitions_per_run is not None:
+            return self.partitions_per_run
+        return 92 if engine == "spark" else 31
+
+
 class ClientSpec(_Strict):
     """A client: who they are, where their drops land, and the datasets they send."""
 
@@ -372,6 +386,7 @@ class ClientSpec(_Strict):
     datasets: Annotated[dict[str, DatasetSpec], Field(min_length=1)]
     features: list[str] = Field(default_factory=list)  # registered features (retina_assets.features)
     retention: RetentionPolicy = RetentionPolicy()  # default: keep every version
+    backfill: BackfillSettings = BackfillSettings()  # days per run of a backfill over a date range
 
     @field_validator("client")
     @classmethod
