@@ -17,6 +17,11 @@ Workloads:
 * ``baseline_pipeline``: the independent DuckDB SQL or polars whole pipeline (``benchmarks/baseline_*.py``).
 * ``features``: what ``demo/order_summary`` runs from that validated version, in-process (polars) or on
   local Spark (:func:`~retina_assets.engines.spark_features.build_on_spark`).
+* ``lake_pipeline``: the demo client's Dagster assets (raw, validated + rejected, ``order_summary``) as
+  three runs on one instance, for a copy of the client set to ``engine``; per stage: wall and CPU seconds
+  of the process tree, the peak RSS of this process and of the Spark driver JVM, the JVM's heap (see
+  :mod:`benchmarks.spark_scale`).
+* ``compare_versions``: two lakes' versions of the same stages compared row for row and type for type.
 """
 
 from __future__ import annotations
@@ -344,6 +349,120 @@ def baseline_pipeline(tool: str, csv: str, out: str) -> dict[str, Any]:
     return stages.result(rows)
 
 
+# The demo client's stages as Dagster runs them: (stage, asset keys materialized together).
+LAKE_STAGES = (
+    ("raw", ["demo/raw_orders"]),
+    ("validation", ["demo/validated_orders", "demo/rejected_orders"]),
+    ("order_summary", ["demo/order_summary"]),
+)
+
+
+def lake_pipeline(
+    landing: str, lake: str, clients: str, partition: str, engine: str, remote: str | None = None
+) -> dict[str, Any]:
+    """The demo client's assets for ``partition`` on ``engine``, one run per stage on one Dagster instance,
+    as a deployment runs them (the IO manager writes and commits every version).
+
+    ``clients`` holds the client specs (a copy of ``clients/demo.yaml`` with ``engine`` set); ``remote``
+    puts Spark steps on a Spark Connect server. A stage that fails is reported (with its error) and ends
+    the pipeline; the result still comes back, so a failure at scale is a figure, not a crash.
+    """
+    import os
+
+    import dagster as dg
+
+    from benchmarks.spark_scale import ProcessProbe
+    from retina_assets.definitions import build_definitions
+    from retina_assets.settings import LakeSettings
+
+    if remote:
+        os.environ["RETINA_SPARK_REMOTE"] = remote
+    probe = ProcessProbe()
+    phases: dict[str, float] = {}
+    session = None
+    if engine == "spark":
+        from retina_assets.engines.spark import spark_session
+
+        # the session the Spark resource returns (same config, same process), started outside the stages
+        t = time.perf_counter()
+        session = spark_session()
+        session.range(1).count()
+        phases["session"] = time.perf_counter() - t
+        probe.attach_spark(session)
+    defs = build_definitions(LakeSettings(lake, landing, clients))
+    job = defs.resolve_job_def(f"{CLIENT}_ingest")
+    stages: dict[str, dict[str, Any]] = {}
+    rows = 0
+    # no compute-log capture: its `tail -F` helper processes (forked from this one) are not the pipeline
+    no_logs = {"compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager",
+                                "class": "NoOpComputeLogManager"}}  # fmt: skip
+    with dg.instance_for_test(overrides=no_logs) as instance:
+        for stage, keys in LAKE_STAGES:
+            probe.start()
+            error = None
+            try:
+                result = job.execute_in_process(
+                    partition_key=partition,
+                    instance=instance,
+                    asset_selection=[dg.AssetKey(k.split("/")) for k in keys],
+                    raise_on_error=False,
+                )
+                if not result.success:
+                    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+                    error = (
+                        "; ".join(
+                            _error_text(e.step_failure_data.error) for e in failures if e.step_failure_data
+                        )
+                        or "run failed"
+                    )
+            except Exception as exc:  # noqa: BLE001 - a crash at scale is a figure of the benchmark
+                error, result = f"{type(exc).__name__}: {exc}", None
+            figures = probe.stop()
+            outputs = {}
+            if result is not None:
+                for event in result.get_asset_materialization_events():
+                    mat = event.event_specific_data.materialization
+                    meta = {k: v.value for k, v in mat.metadata.items()}
+                    outputs[mat.asset_key.to_user_string()] = {
+                        "path": meta.get("path"), "row_count": meta.get("row_count"),
+                        "content_hash": meta.get("content_hash"),
+                    }  # fmt: skip
+            stages[stage] = {**figures, "error": error, "outputs": outputs}
+            if stage == "raw" and "demo/raw_orders" in outputs:
+                rows = int(outputs["demo/raw_orders"]["row_count"] or 0)
+            if error:
+                break
+    spark_info = probe.spark_info()
+    if session is not None and not remote:
+        session.stop()
+    return {
+        "seconds": sum(s["wall"] for s in stages.values()),
+        "rows": rows,
+        "engine": engine,
+        "phases": phases,
+        "stages": stages,
+        "spark": spark_info,
+    }
+
+
+def _error_text(error: Any) -> str:
+    """A Dagster error's message and its causes' (where a JVM's OutOfMemoryError shows)."""
+    parts = []
+    while error is not None:
+        parts.append(str(error.message).strip().splitlines()[0] if error.message else error.cls_name or "")
+        error = error.cause
+    return " <- ".join(p for p in parts if p)[:1000]
+
+
+def compare_versions(left: str, right: str) -> dict[str, Any]:
+    """Compare the versions two ``lake_pipeline`` results (JSON files) recorded, stage by stage."""
+    from benchmarks.spark_scale import compare_outputs
+
+    started = time.perf_counter()
+    comparison = compare_outputs(json.loads(Path(left).read_text()), json.loads(Path(right).read_text()))
+    return {"seconds": time.perf_counter() - started, "rows": 0, "comparison": comparison}
+
+
 def _parquet_rows(path: str) -> int:
     import pyarrow.parquet as pq
 
@@ -358,6 +477,8 @@ TASKS = {
     "features": features,
     "project_pipeline": project_pipeline,
     "baseline_pipeline": baseline_pipeline,
+    "lake_pipeline": lake_pipeline,
+    "compare_versions": compare_versions,
 }
 
 
