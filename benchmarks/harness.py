@@ -191,6 +191,10 @@ def measure(
     if proc.returncode != 0 or not lines:
         raise WorkloadError(f"{task} failed (exit {proc.returncode}):\n{err[-3000:]}")
     result = json.loads(lines[-1][len("RESULT ") :])
+    # what a JVM says as it fails (OutOfMemoryError, a lost executor) is only on the process's stderr
+    notes = [ln.strip() for ln in err.splitlines() if "OutOfMemoryError" in ln or "java.lang." in ln]
+    if notes:
+        result["stderr_notes"] = list(dict.fromkeys(notes))[:20]
     return Measurement(
         seconds=float(result["seconds"]),
         rows=int(result["rows"]),

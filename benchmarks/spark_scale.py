@@ -87,6 +87,7 @@ class ProcessProbe:
         self.me = psutil.Process()
         self.jvm_pid: int | None = None
         self.jvm: Any = None  # py4j view of the driver JVM (local mode only)
+        self.jvm_lost = False  # the JVM stopped answering (died) during the run
         self._start: dict[str, float] = {}
 
     def attach_spark(self, session: Any) -> None:
@@ -107,34 +108,49 @@ class ProcessProbe:
                 total += t.user + t.system + t.children_user + t.children_system
         return total
 
-    def _heap_pools(self) -> list[Any]:
+    def _ask_jvm(self, question: Callable[[Any], Any], default: Any) -> Any:
+        """``question(jvm)``, or ``default`` once the JVM is gone (a JVM that died of OutOfMemoryError
+        refuses py4j's connection: that is a result of the benchmark, not an error of it)."""
         if self.jvm is None:
-            return []
-        beans = self.jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
-        return [b for b in beans if str(b.getType().name()) == "HEAP"]
+            return default
+        try:
+            return question(self.jvm)
+        except Exception:  # noqa: BLE001 - py4j's errors for a dead JVM vary (refused, empty answer)
+            self.jvm, self.jvm_lost = None, True
+            return default
+
+    def _heap_pools(self) -> list[Any]:
+        def pools(jvm: Any) -> list[Any]:
+            beans = jvm.java.lang.management.ManagementFactory.getMemoryPoolMXBeans()
+            return [b for b in beans if str(b.getType().name()) == "HEAP"]
+
+        return self._ask_jvm(pools, [])
 
     def _gc_seconds(self) -> float:
-        if self.jvm is None:
-            return 0.0
-        beans = self.jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
-        return sum(max(0, int(b.getCollectionTime())) for b in beans) / 1000
+        def seconds(jvm: Any) -> float:
+            beans = jvm.java.lang.management.ManagementFactory.getGarbageCollectorMXBeans()
+            return sum(max(0, int(b.getCollectionTime())) for b in beans) / 1000
+
+        return self._ask_jvm(seconds, 0.0)
 
     def start(self) -> None:
         """Begin a stage: reset the peaks, note the clocks."""
         for pid in (self.me.pid, self.jvm_pid):
             if pid:
                 _reset_hwm(pid)
-        for pool in self._heap_pools():
-            pool.resetPeakUsage()
+        self._ask_jvm(lambda _jvm: [pool.resetPeakUsage() for pool in self._heap_pools()], None)
         self._start = {"epoch": time.time(), "wall": time.perf_counter(), "cpu": self._tree_cpu(),
                        "python_cpu": time.process_time(), "gc": self._gc_seconds()}  # fmt: skip
 
     def stop(self) -> dict[str, Any]:
         """End a stage: its figures."""
         s = self._start
-        pools = self._heap_pools()
-        heap = sum(int(p.getPeakUsage().getUsed()) for p in pools)
-        old = sum(int(p.getPeakUsage().getUsed()) for p in pools if "Old" in str(p.getName()))
+        peaks = self._ask_jvm(
+            lambda _jvm: [(str(p.getName()), int(p.getPeakUsage().getUsed())) for p in self._heap_pools()], []
+        )
+        heap = sum(used for _name, used in peaks)
+        old = sum(used for name, used in peaks if "Old" in name)
+        jvm_alive = self.jvm_pid is not None and psutil.pid_exists(self.jvm_pid)
         return {
             "start": s["epoch"],
             "end": time.time(),
@@ -145,18 +161,100 @@ class ProcessProbe:
             "jvm_hwm": _read_hwm(self.jvm_pid) if self.jvm_pid else 0,
             "heap_peak": heap,
             "old_gen_peak": old,
-            "gc_seconds": self._gc_seconds() - s["gc"],
+            "gc_seconds": max(0.0, self._gc_seconds() - s["gc"]),
+            "jvm_alive": jvm_alive,
+            "jvm_lost": self.jvm_lost,
         }
 
     def spark_info(self) -> dict[str, Any]:
         """The JVM's heap limit and the ``-Xmx`` it was started with (to show the 1 GB is real)."""
         if self.jvm is None:
-            return {}
-        info: dict[str, Any] = {"max_heap": int(self.jvm.java.lang.Runtime.getRuntime().maxMemory())}
+            return {"jvm_lost": self.jvm_lost}
+        info: dict[str, Any] = {
+            "max_heap": self._ask_jvm(lambda jvm: int(jvm.java.lang.Runtime.getRuntime().maxMemory()), 0)
+        }
         with contextlib.suppress(psutil.Error):
             if self.jvm_pid:
                 info["xmx"] = [a for a in psutil.Process(self.jvm_pid).cmdline() if a.startswith("-Xmx")]
         return info
+
+
+class _NoProbe:
+    def start(self) -> None:
+        self._wall = time.perf_counter()
+
+    def stop(self) -> dict[str, Any]:
+        return {"wall": time.perf_counter() - self._wall}
+
+
+# The demo client's stages as Dagster runs them: (stage, asset keys materialized together).
+LAKE_STAGES = (
+    ("raw", ["demo/raw_orders"]),
+    ("validation", ["demo/validated_orders", "demo/rejected_orders"]),
+    ("order_summary", ["demo/order_summary"]),
+)
+
+
+def run_lake_stages(
+    landing: str, lake: str, clients: str, partition: str, probe: ProcessProbe | None = None
+) -> dict[str, dict[str, Any]]:
+    """The demo client's assets for ``partition`` (specs in ``clients``), one Dagster run per stage of
+    :data:`LAKE_STAGES` on one instance, as a deployment runs them (the IO manager writes and commits
+    every version; Spark steps use the Spark resource's session). Returns per stage: ``probe``'s figures,
+    ``error`` (None, or the failure's message with its causes) and ``outputs`` (asset -> ``path``,
+    ``row_count``, ``content_hash``). A failed stage ends the pipeline; its failure is returned, not raised,
+    so a failure at scale is a figure of the benchmark."""
+    import dagster as dg
+
+    from retina_assets.definitions import build_definitions
+    from retina_assets.settings import LakeSettings
+
+    watch: Any = probe or _NoProbe()
+    job = build_definitions(LakeSettings(lake, landing, clients)).resolve_job_def("demo_ingest")
+    stages: dict[str, dict[str, Any]] = {}
+    # no compute-log capture: its `tail -F` helper processes (forked from this one) are not the pipeline
+    no_logs = {"compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager",
+                                "class": "NoOpComputeLogManager"}}  # fmt: skip
+    with dg.instance_for_test(overrides=no_logs) as instance:
+        for stage, keys in LAKE_STAGES:
+            watch.start()
+            error, result = None, None
+            try:
+                result = job.execute_in_process(
+                    partition_key=partition,
+                    instance=instance,
+                    asset_selection=[dg.AssetKey(k.split("/")) for k in keys],
+                    raise_on_error=False,
+                )
+                if not result.success:
+                    failed = [
+                        e.step_failure_data for e in result.all_events if e.event_type_value == "STEP_FAILURE"
+                    ]
+                    error = "; ".join(_error_text(f.error) for f in failed if f) or "run failed"
+            except Exception as exc:  # noqa: BLE001 - a crash at scale is a figure of the benchmark
+                error = f"{type(exc).__name__}: {exc}"
+            figures = watch.stop()
+            outputs = {}
+            for event in result.get_asset_materialization_events() if result is not None else []:
+                mat = event.event_specific_data.materialization
+                meta = {k: v.value for k, v in mat.metadata.items()}
+                outputs[mat.asset_key.to_user_string()] = {
+                    "path": meta.get("path"), "row_count": meta.get("row_count"),
+                    "content_hash": meta.get("content_hash"),
+                }  # fmt: skip
+            stages[stage] = {**figures, "error": error, "outputs": outputs}
+            if error:
+                break
+    return stages
+
+
+def _error_text(error: Any) -> str:
+    """A Dagster error's message and its causes' (where a JVM's OutOfMemoryError shows)."""
+    parts = []
+    while error is not None:
+        parts.append(str(error.message).strip().splitlines()[0] if error.message else error.cls_name or "")
+        error = error.cause
+    return " <- ".join(p for p in parts if p)[:1000]
 
 
 def _sorted_indices(table: Any, keys: tuple[str, ...]) -> Any:
@@ -378,16 +476,16 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def _stage_rows(one: Run) -> list[list[str]]:
     head = [f"{one.drop.rows:,}", ENGINE_LABEL.get(one.engine, one.engine)]
     if one.failure:
-        return [[*head, "(process)", *["-"] * 9, f"**failed**: {one.failure}"]]
+        return [[*head, "(process)", *["-"] * 8, f"**failed**: {one.failure[:120]} (see below)"]]
     rows = []
     for name in STAGES:
         stage = one.stage(name)
         if stage is None:
-            rows.append([*head, name, *["-"] * 9, "not run (an earlier stage failed)"])
+            rows.append([*head, name, *["-"] * 8, "not run (an earlier stage failed)"])
             continue
         p = one.peaks(name)
         heap = f"{_mb(stage['heap_peak'])} / {_mb(stage['old_gen_peak'])}" if stage["heap_peak"] else "-"
-        outcome = "ok" if not stage["error"] else f"**failed**: {stage['error']}"
+        outcome = "ok" if not stage["error"] else f"**failed**: {stage['error'][:120]} (see below)"
         rows.append([*head, name, f"{stage['wall']:.1f}", f"{stage['cpu']:.1f}", _mb(p["python"]), _mb(p["jvm"]),
                      heap, f"{stage['gc_seconds']:.1f}" if stage["heap_peak"] else "-", _mb(p["workers"]),
                      _mb(p["tree"]), outcome])  # fmt: skip
@@ -450,6 +548,28 @@ def render_comparison(report: ScaleReport) -> str:
     )
 
 
+def render_failures(report: ScaleReport) -> str:
+    """How each failed run failed: the step's error with its causes, and what the JVM said on stderr."""
+    lines = []
+    for one in report.runs:
+        what = f"{one.drop.rows:,} rows, {ENGINE_LABEL.get(one.engine, one.engine)}"
+        if one.failure:
+            lines.append(f"- {what}: the process failed: {one.failure}")
+        for name in STAGES:
+            stage = one.stage(name) or {}
+            if stage.get("error"):
+                jvm = (
+                    "; the driver JVM had exited"
+                    if stage.get("jvm_alive") is False and one.engine == "spark"
+                    else ""
+                )
+                lines.append(f"- {what}, stage {name}: {stage['error']}{jvm}")
+        notes = one.result.get("stderr_notes", [])
+        if notes and (one.failure or any((one.stage(s) or {}).get("error") for s in STAGES)):
+            lines.append("  - on stderr: " + " | ".join(n[:200] for n in notes[:5]))
+    return "### How runs failed\n\n" + "\n".join(lines) if lines else ""
+
+
 def render(report: ScaleReport) -> str:
     m = report.machine
     loaded = max([*report.load_before[:1], *report.load_after[:1], 0.0]) > 1.0
@@ -476,7 +596,10 @@ def render(report: ScaleReport) -> str:
         render_flatness(report),
         render_comparison(report),
     ]
-    spark = next((r.result.get("spark") for r in report.runs if r.result.get("spark")), None)
+    parts.append(render_failures(report))
+    spark = next(
+        (r.result.get("spark") for r in report.runs if r.result.get("spark", {}).get("max_heap")), None
+    )
     if spark:
         parts.append(
             f"Driver JVM started with {' '.join(spark.get('xmx', [])) or '?'}; its heap limit "

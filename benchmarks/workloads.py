@@ -349,31 +349,19 @@ def baseline_pipeline(tool: str, csv: str, out: str) -> dict[str, Any]:
     return stages.result(rows)
 
 
-# The demo client's stages as Dagster runs them: (stage, asset keys materialized together).
-LAKE_STAGES = (
-    ("raw", ["demo/raw_orders"]),
-    ("validation", ["demo/validated_orders", "demo/rejected_orders"]),
-    ("order_summary", ["demo/order_summary"]),
-)
-
-
 def lake_pipeline(
     landing: str, lake: str, clients: str, partition: str, engine: str, remote: str | None = None
 ) -> dict[str, Any]:
-    """The demo client's assets for ``partition`` on ``engine``, one run per stage on one Dagster instance,
-    as a deployment runs them (the IO manager writes and commits every version).
+    """The demo client's assets for ``partition`` on ``engine``, one run per stage on one Dagster instance
+    (:func:`benchmarks.spark_scale.run_lake_stages`), with the figures of every stage.
 
     ``clients`` holds the client specs (a copy of ``clients/demo.yaml`` with ``engine`` set); ``remote``
-    puts Spark steps on a Spark Connect server. A stage that fails is reported (with its error) and ends
-    the pipeline; the result still comes back, so a failure at scale is a figure, not a crash.
+    puts Spark steps on a Spark Connect server. The local Spark session is started (and timed, as
+    ``phases.session``) before the stages, as a code server that keeps its session would have it.
     """
     import os
 
-    import dagster as dg
-
-    from benchmarks.spark_scale import ProcessProbe
-    from retina_assets.definitions import build_definitions
-    from retina_assets.settings import LakeSettings
+    from benchmarks.spark_scale import ProcessProbe, run_lake_stages
 
     if remote:
         os.environ["RETINA_SPARK_REMOTE"] = remote
@@ -389,69 +377,19 @@ def lake_pipeline(
         session.range(1).count()
         phases["session"] = time.perf_counter() - t
         probe.attach_spark(session)
-    defs = build_definitions(LakeSettings(lake, landing, clients))
-    job = defs.resolve_job_def(f"{CLIENT}_ingest")
-    stages: dict[str, dict[str, Any]] = {}
-    rows = 0
-    # no compute-log capture: its `tail -F` helper processes (forked from this one) are not the pipeline
-    no_logs = {"compute_logs": {"module": "dagster._core.storage.noop_compute_log_manager",
-                                "class": "NoOpComputeLogManager"}}  # fmt: skip
-    with dg.instance_for_test(overrides=no_logs) as instance:
-        for stage, keys in LAKE_STAGES:
-            probe.start()
-            error = None
-            try:
-                result = job.execute_in_process(
-                    partition_key=partition,
-                    instance=instance,
-                    asset_selection=[dg.AssetKey(k.split("/")) for k in keys],
-                    raise_on_error=False,
-                )
-                if not result.success:
-                    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-                    error = (
-                        "; ".join(
-                            _error_text(e.step_failure_data.error) for e in failures if e.step_failure_data
-                        )
-                        or "run failed"
-                    )
-            except Exception as exc:  # noqa: BLE001 - a crash at scale is a figure of the benchmark
-                error, result = f"{type(exc).__name__}: {exc}", None
-            figures = probe.stop()
-            outputs = {}
-            if result is not None:
-                for event in result.get_asset_materialization_events():
-                    mat = event.event_specific_data.materialization
-                    meta = {k: v.value for k, v in mat.metadata.items()}
-                    outputs[mat.asset_key.to_user_string()] = {
-                        "path": meta.get("path"), "row_count": meta.get("row_count"),
-                        "content_hash": meta.get("content_hash"),
-                    }  # fmt: skip
-            stages[stage] = {**figures, "error": error, "outputs": outputs}
-            if stage == "raw" and "demo/raw_orders" in outputs:
-                rows = int(outputs["demo/raw_orders"]["row_count"] or 0)
-            if error:
-                break
+    stages = run_lake_stages(landing, lake, clients, partition, probe)
+    raw = stages.get("raw", {}).get("outputs", {}).get("demo/raw_orders", {})
     spark_info = probe.spark_info()
     if session is not None and not remote:
         session.stop()
     return {
         "seconds": sum(s["wall"] for s in stages.values()),
-        "rows": rows,
+        "rows": int(raw.get("row_count") or 0),
         "engine": engine,
         "phases": phases,
         "stages": stages,
         "spark": spark_info,
     }
-
-
-def _error_text(error: Any) -> str:
-    """A Dagster error's message and its causes' (where a JVM's OutOfMemoryError shows)."""
-    parts = []
-    while error is not None:
-        parts.append(str(error.message).strip().splitlines()[0] if error.message else error.cls_name or "")
-        error = error.cause
-    return " <- ".join(p for p in parts if p)[:1000]
 
 
 def compare_versions(left: str, right: str) -> dict[str, Any]:
