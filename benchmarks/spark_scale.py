@@ -340,6 +340,7 @@ class Run:
     engine: str
     measurement: Measurement | None = None
     failure: str | None = None
+    failure_detail: str = ""  # the end of the failed process's stderr
 
     @property
     def result(self) -> dict[str, Any]:
@@ -411,6 +412,7 @@ def measure_pipeline(drop: GeneratedDrop, engine: str, work: Path, remote: str |
         (base / "result.json").write_text(json.dumps(run.result))
     except WorkloadError as exc:
         run.failure = _failure_text(str(exc))
+        run.failure_detail = str(exc)[-3000:]
     return run
 
 
@@ -628,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"written to {args.output}")
     if args.json is not None:
         args.json.write_text(json.dumps(
-            [{"rows": r.drop.rows, "engine": r.engine, "failure": r.failure, "result": r.result,
+            [{"rows": r.drop.rows, "engine": r.engine, "failure": r.failure, "failure_detail": r.failure_detail, "result": r.result,
               "peaks": {s: r.peaks(s) for s in STAGES}} for r in report.runs]
             + [{"comparison": report.comparison, "comparison_failure": report.comparison_failure}],
             indent=1))  # fmt: skip

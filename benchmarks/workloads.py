@@ -380,7 +380,7 @@ def lake_pipeline(
     stages = run_lake_stages(landing, lake, clients, partition, probe)
     raw = stages.get("raw", {}).get("outputs", {}).get("demo/raw_orders", {})
     spark_info = probe.spark_info()
-    if session is not None and not remote:
+    if session is not None and not remote and not probe.jvm_lost:
         session.stop()
     return {
         "seconds": sum(s["wall"] for s in stages.values()),
