@@ -192,7 +192,11 @@ def measure(
         raise WorkloadError(f"{task} failed (exit {proc.returncode}):\n{err[-3000:]}")
     result = json.loads(lines[-1][len("RESULT ") :])
     # what a JVM says as it fails (OutOfMemoryError, a lost executor) is only on the process's stderr
-    notes = [ln.strip() for ln in err.splitlines() if "OutOfMemoryError" in ln or "java.lang." in ln]
+    notes = [
+        ln.strip()
+        for ln in err.splitlines()
+        if ("OutOfMemoryError" in ln or "Exception" in ln) and not ln.strip().startswith("at ")
+    ]
     if notes:
         result["stderr_notes"] = list(dict.fromkeys(notes))[:20]
     return Measurement(

@@ -252,7 +252,10 @@ def _error_text(error: Any) -> str:
     """A Dagster error's message and its causes' (where a JVM's OutOfMemoryError shows)."""
     parts = []
     while error is not None:
-        parts.append(str(error.message).strip().splitlines()[0] if error.message else error.cls_name or "")
+        lines = [ln.strip() for ln in str(error.message or "").splitlines() if ln.strip()]
+        # a Py4JJavaError's first line only names the call; the Java exception is on a later line
+        java = [ln for ln in lines[1:] if ("Error" in ln or "Exception" in ln) and not ln.startswith("at ")]
+        parts.append("; ".join([*lines[:1], *java[:2]]) or error.cls_name or "")
         error = error.cause
     return " <- ".join(p for p in parts if p)[:1000]
 
