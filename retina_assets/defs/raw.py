@@ -1,6 +1,8 @@
 """The ``<client>/raw_<dataset>`` assets: one drop partition landed as typed, immutable Parquet.
 
-The work is the raw stage's (:func:`retina_assets.ingestion.raw_stage.convert_partition`); this asset adds
+The work is the raw stage's (:func:`retina_assets.ingestion.raw_stage.convert_partition`; for an
+``engine: spark`` client :func:`retina_assets.engines.spark_raw.convert_partition_on_spark`, whose executors
+write the version's parts, committed by the IO manager); this asset adds
 what only the Dagster instance knows (the previous partition's recorded drop schema, the reference for drift)
 and turns the stage's errors into failures that name the file and are never retried. Each drop is first
 kept in the lake's archive and the raw version records the archived drops as its inputs. The asset
@@ -12,6 +14,7 @@ written.
 """
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -21,7 +24,8 @@ from retina_assets.defs.instance import latest_metadata
 from retina_assets.defs.io_manager import PROVENANCE
 from retina_assets.defs.landing import landing_key
 from retina_assets.defs.metadata import to_metadata
-from retina_assets.defs.resources import LakeResource, LandingResource
+from retina_assets.defs.resources import LakeResource, LandingResource, SparkResource
+from retina_assets.engines.spark_raw import convert_partition_on_spark
 from retina_assets.ingestion.coercion import SchemaMismatchError
 from retina_assets.ingestion.landing import IncompleteDropError
 from retina_assets.ingestion.raw_stage import DriftPolicyError, NoDropError, convert_partition
@@ -29,7 +33,7 @@ from retina_assets.ingestion.readers import DropReadError
 from retina_assets.model.naming import RAW, DatasetName
 from retina_assets.model.provenance import stage_code_version
 from retina_assets.model.spec import ClientSpec
-from retina_assets.storage.versioned_store import RecordBatchStream
+from retina_assets.storage.versioned_store import StagedVersion
 
 PREVIOUS_LOOKBACK = 10
 
@@ -83,8 +87,8 @@ def build_raw_asset(
         deps=[landing_key(client, dataset)],
     )
     def _raw(
-        context: dg.AssetExecutionContext, landing: LandingResource, lake: LakeResource
-    ) -> dg.Output[RecordBatchStream]:
+        context: dg.AssetExecutionContext, landing: LandingResource, lake: LakeResource, spark: SparkResource
+    ) -> dg.Output[Any]:  # a RecordBatchStream (in-process) or a StagedVersion (Spark)
         partition = context.partition_key
         previous = previous_drop_schema(context.instance, context.asset_key, partition)
         tags = context.run.tags
@@ -95,11 +99,19 @@ def build_raw_asset(
             else None
         )
         try:
-            prepared = convert_partition(
-                landing.filesystem(client), landing.client_uri(client), client, dataset, partition,
-                previous_schema=previous, log=context.log.info, archive=lake.store().fs,
-                expected_sha256=expected,
-            )  # fmt: skip
+            if client.engine == "spark":  # Spark's executors read, type and write the rows
+                context.log.info(f"raw conversion of {dataset} [{partition}] on {spark.describe()}")
+                prepared = convert_partition_on_spark(
+                    landing.filesystem(client), landing.client_uri(client), client, dataset, partition,
+                    spark.session(), lake.lake_uri, lake.storage_options(), previous_schema=previous,
+                    log=context.log.info, expected_sha256=expected,
+                )  # fmt: skip
+            else:
+                prepared = convert_partition(
+                    landing.filesystem(client), landing.client_uri(client), client, dataset, partition,
+                    previous_schema=previous, log=context.log.info, archive=lake.store().fs,
+                    expected_sha256=expected,
+                )  # fmt: skip
         except (NoDropError, IncompleteDropError, DropReadError, SchemaMismatchError) as exc:
             raise dg.Failure(str(exc), allow_retries=False) from None
         except DriftPolicyError as exc:
@@ -110,10 +122,22 @@ def build_raw_asset(
         else:
             context.log.info(what + (f" (drift policy {spec.drift!r})" if prepared.drift.has_drift else ""))
         stream = prepared.stream
-        # the spec document is stored once every batch was read: a drop refused half-way leaves nothing
-        stream.batches = _failing_clearly(iter(stream.batches), lambda: lake.store_spec(client))
-        basis = lake.provenance_basis(client, RAW, dataset, "pandas", store=False)
+        if isinstance(stream, StagedVersion):  # every row was already read and written by the executors
+            engine, ran_on = "spark", spark.describe()
+            lake.store_spec(client)
+        else:
+            engine, ran_on = "pandas", "in-process (pyarrow + polars)"
+            # the spec document is stored once every batch was read: a drop refused half-way leaves nothing
+            stream.batches = _failing_clearly(iter(stream.batches), lambda: lake.store_spec(client))
+        basis = lake.provenance_basis(client, RAW, dataset, engine, store=False)
         basis["inputs"] = [drop.to_input() for drop in prepared.archived]
-        return dg.Output(stream, metadata={PROVENANCE: dg.MetadataValue.json(basis)})
+        return dg.Output(
+            stream,
+            metadata={
+                PROVENANCE: dg.MetadataValue.json(basis),
+                "retina/engine": engine,
+                "retina/engine_detail": ran_on,
+            },
+        )
 
     return _raw

@@ -119,27 +119,34 @@ def write_parts(
     storage_options: Mapping[str, Any] | None = None,
     input_paths: Sequence[str] = (),
     metadata: Mapping[str, Any] | None = None,
+    part_column: str | None = None,
 ) -> StagedVersion:
     """Have Spark's executors write ``frame`` (the columns of ``schema``, cast to it) as ``parts`` staged
     parts of one version in the lake at ``lake_uri``, laid out as the module docstring says; returns the
     :class:`StagedVersion` to commit. Only the parts' names, hashes and sizes reach the driver. An empty
     frame gives one empty part (written on the driver), so every version has at least one file.
+    ``part_column`` (instead of the key hash) names a column that already holds each row's part index in
+    ``0 .. parts - 1``, e.g. contiguous ranges of a drop's rows, so the parts read in order give the rows
+    in the order of the source.
     """
     if parts < 1:
         raise ValueError(f"parts must be at least 1, got {parts}")
-    missing = [c for c in [*schema.names, *key_columns, *sort_columns] if c not in frame.columns]
+    given = [part_column] if part_column else []
+    missing = [c for c in [*schema.names, *key_columns, *sort_columns, *given] if c not in frame.columns]
     if missing:
         raise ValueError(f"cannot write parts: the frame has no column(s) {sorted(set(missing))}")
     store = VersionedStore(lake_uri, storage_options=storage_options)
     area = store.staging_area()
     F = functions_for(frame)  # noqa: N806
     part = (
-        F.pmod(F.xxhash64(*[F.col(f"`{c}`") for c in key_columns]), F.lit(parts))
+        F.col(f"`{part_column}`").cast("long")
+        if part_column
+        else F.pmod(F.xxhash64(*[F.col(f"`{c}`") for c in key_columns]), F.lit(parts))
         if key_columns and parts > 1
         else F.lit(0).cast("long")
     )
     laid_out = (
-        frame.select(*[F.col(f"`{c}`") for c in dict.fromkeys([*schema.names, *sort_columns])])
+        frame.select(*[F.col(f"`{c}`") for c in dict.fromkeys([*schema.names, *sort_columns, *given])])
         .withColumn(PART_COLUMN, part)
         .repartition(parts, F.col(PART_COLUMN))
         .sortWithinPartitions(F.col(PART_COLUMN), *[F.col(f"`{c}`") for c in sort_columns])

@@ -32,7 +32,7 @@ from retina_assets.storage.content_store import (
     copy_hashing,
 )
 from retina_assets.storage.filesystem import LakeFileSystem
-from retina_assets.storage.versioned_store import RecordBatchStream
+from retina_assets.storage.versioned_store import RecordBatchStream, StagedVersion
 
 
 class NoDropError(LookupError):
@@ -53,7 +53,7 @@ class RawPartition:
 
     drops: list[Drop]
     drift: DriftReport
-    stream: RecordBatchStream
+    stream: RecordBatchStream | StagedVersion  # a StagedVersion when Spark's executors wrote the rows
     archived: list[ArchivedDrop] = field(default_factory=list)  # the drops as kept in the lake's archive
 
 
@@ -91,6 +91,30 @@ def archive_drops(
     }
 
 
+def partition_drops(
+    fs: LakeFileSystem,
+    landing_uri: str,
+    client: ClientSpec,
+    dataset: str,
+    partition: str,
+    expected_sha256: Mapping[str, str] | None = None,
+) -> list[Drop]:
+    """The complete drops of ``client``/``dataset`` for ``partition`` (by the client's completeness rule);
+    raises :class:`NoDropError` when there is none and
+    :class:`~retina_assets.ingestion.snapshot.DropChangedError` when a drop the run was started for
+    (``expected_sha256``, drop name -> SHA-256) is gone."""
+    spec = client.datasets[dataset]
+    drops = complete_drops_for_partition(fs, landing_uri, client, dataset, partition)
+    if not drops:
+        raise NoDropError(f"no `{dataset}` drop for {partition} in {landing_uri} (pattern {spec.pattern!r})")
+    missing = sorted(set(expected_sha256 or {}) - {d.name for d in drops})
+    if missing:
+        raise DropChangedError(
+            missing[0], "this run was started for this drop, but it is no longer in the landing location"
+        )
+    return drops
+
+
 def convert_partition(
     fs: LakeFileSystem,
     landing_uri: str,
@@ -119,14 +143,7 @@ def convert_partition(
     """
     spec = client.datasets[dataset]
     say = log or (lambda _msg: None)
-    drops = complete_drops_for_partition(fs, landing_uri, client, dataset, partition)
-    if not drops:
-        raise NoDropError(f"no `{dataset}` drop for {partition} in {landing_uri} (pattern {spec.pattern!r})")
-    missing = sorted(set(expected_sha256 or {}) - {d.name for d in drops})
-    if missing:
-        raise DropChangedError(
-            missing[0], "this run was started for this drop, but it is no longer in the landing location"
-        )
+    drops = partition_drops(fs, landing_uri, client, dataset, partition, expected_sha256)
     say(f"converting {len(drops)} drop(s): {[d.name for d in drops]}")
     if archive is None:
         conversion = DropConversion(drops, spec, fs, progress=say, expected_sha256=expected_sha256)
@@ -212,6 +229,36 @@ def _prepare(
     check_drift: bool = True,
     at_end: Callable[[], None] | None = None,
 ) -> RawPartition:
+    report, metadata = describe_partition(
+        client, dataset, partition, drops, conversion, archived, previous_schema, check_drift
+    )
+    stream = RecordBatchStream(
+        schema=conversion.schema,
+        batches=conversion.batches(on_complete=at_end),
+        input_paths=[archived[d.uri].uri if d.uri in archived else d.uri for d in drops],
+        metadata=metadata,
+        after_write=lambda: {
+            "rows_with_unparseable_values": conversion.stats.rows_with_errors,
+            "rows_per_file": conversion.stats.rows_per_file,
+            "conversion_seconds": round(conversion.stats.seconds, 3),
+        },
+    )
+    return RawPartition(drops, report, stream, [archived[d.uri] for d in drops if d.uri in archived])
+
+
+def describe_partition(
+    client: ClientSpec,
+    dataset: str,
+    partition: str,
+    drops: list[Drop],
+    conversion: DropConversion,
+    archived: Mapping[str, ArchivedDrop],
+    previous_schema: tuple[str | None, dict[str, str] | None],
+    check_drift: bool = True,
+) -> tuple[DriftReport, dict[str, Any]]:
+    """The drift report and the metadata of a raw version known before its rows are read (drop files,
+    columns, drop schema, declared types, drift), the same whichever engine converts the rows; raises
+    :class:`DriftPolicyError` when the schema drifted and the dataset's policy is ``fail``."""
     spec = client.datasets[dataset]
     schema = merge_schemas(list(conversion.drop_schemas().values()))
     report = compare_schemas(previous_schema[1], schema, previous_schema[0])
@@ -235,22 +282,11 @@ def _prepare(
         if d.uri in archived:
             entry["archived"] = archived[d.uri].uri
         files.append(entry)
-    stream = RecordBatchStream(
-        schema=conversion.schema,
-        batches=conversion.batches(on_complete=at_end),
-        input_paths=[archived[d.uri].uri if d.uri in archived else d.uri for d in drops],
-        metadata={
-            "drop_files": files,
-            "drop_columns": conversion.stats.drop_columns,
-            "extra_columns": conversion.extra_columns,
-            "drop_schema": schema,
-            "declared_types": {n: c.type for n, c in spec.columns.items()},
-            **drift_meta,
-        },
-        after_write=lambda: {
-            "rows_with_unparseable_values": conversion.stats.rows_with_errors,
-            "rows_per_file": conversion.stats.rows_per_file,
-            "conversion_seconds": round(conversion.stats.seconds, 3),
-        },
-    )
-    return RawPartition(drops, report, stream, [archived[d.uri] for d in drops if d.uri in archived])
+    return report, {
+        "drop_files": files,
+        "drop_columns": conversion.stats.drop_columns,
+        "extra_columns": conversion.extra_columns,
+        "drop_schema": schema,
+        "declared_types": {n: c.type for n, c in spec.columns.items()},
+        **drift_meta,
+    }

@@ -95,6 +95,14 @@ def test_spec_engine_spark_gives_the_same_lake(
             assert rel == Path(pandas_meta["path"]).parent.relative_to(lake_env.lake), key
             assert Path(spark_meta["path"]).name == f"{sha256_file(spark_meta['path'])}.parquet"
             assert_same_rows(pq.read_table(spark_meta["path"]), pq.read_table(pandas_meta["path"]))
+        # raw conversion ran on Spark: executors wrote a multi-part version with the in-process rows
+        raw_spark, raw_pandas = on_spark["demo/raw_orders"], in_process["demo/raw_orders"]
+        assert (raw_spark["retina/engine"], raw_pandas["retina/engine"]) == ("spark", "pandas")
+        assert raw_spark["retina/engine_detail"] == "spark local[2]"
+        raw_ref = DatasetRef(raw_spark["path"], raw_spark["content_hash"])
+        assert raw_ref.is_multipart and raw_spark["parts"] >= 1
+        assert raw_spark["rows_per_file"] == raw_pandas["rows_per_file"]
+        assert_same_rows(raw_ref.to_arrow(), pq.read_table(raw_pandas["path"]))
         # validation on Spark is the same rule engine: byte-identical validated and quarantined versions
         for key in ("demo/validated_orders", "demo/rejected_orders"):
             assert on_spark[key]["content_hash"] == in_process[key]["content_hash"], key
