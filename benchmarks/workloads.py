@@ -148,12 +148,13 @@ def validate(raw_path: str, partition: str, lake: str, engine: str = "inprocess"
 
     ``engine`` ``inprocess``: :func:`validate_dataset` (pandas + pandera) on the whole partition, or, above
     ``BUCKET_ROWS`` raw rows, :func:`validate_in_buckets` streamed to the store, as the asset does;
-    ``spark``: ``run_validation(..., engine="spark")`` on local Spark, exactly what the asset runs for a
-    Spark client. The Spark session start is timed separately (``phases.session``), not in ``seconds``.
+    ``spark``: ``validate_partition(..., engine="spark")`` on local Spark, exactly what the asset runs for
+    a Spark client (the executors write both outputs as parts; the driver commits them). The Spark session
+    start is timed separately (``phases.session``), not in ``seconds``.
     """
     import pyarrow.parquet as pq
 
-    from retina_assets.engines.stages import run_validation
+    from retina_assets.engines.stages import validate_partition
     from retina_assets.quality.bucketed_validation import BUCKET_ROWS, validate_in_buckets
     from retina_assets.quality.checks import CheckContext
     from retina_assets.quality.validation import validate_dataset
@@ -195,8 +196,39 @@ def validate(raw_path: str, partition: str, lake: str, engine: str = "inprocess"
             "buckets": buckets.buckets,
         }
     if session is not None:
-        outcome = run_validation(spec, DatasetRef(raw_path), engine="spark", spark=lambda: session)
+        staged = validate_partition(
+            DatasetRef(raw_path, row_count=raw_rows), spec, CheckContext(partition), "spark",
+            spark=lambda: session, store=store,
+        )  # fmt: skip
         phases["compute"] = time.perf_counter() - t
+        if not staged.summary.reconciles:
+            raise SystemExit("validation does not reconcile: raw != valid + rejected")
+        t = time.perf_counter()
+        committed = {
+            zone: store.commit_parts(
+                zone,
+                CLIENT,
+                DATASET,
+                partition,
+                rows.parts,
+                schema=rows.schema,
+                staging_area=rows.staging_area,
+            )
+            for zone, rows in (("validated", staged.valid), ("rejected", staged.rejected))
+        }
+        staged.close()
+        phases["write"] = time.perf_counter() - t
+        seconds = time.perf_counter() - started
+        session.stop()
+        return {
+            "seconds": seconds,
+            "rows": raw_rows,
+            "valid_rows": committed["validated"].row_count,
+            "rejected_rows": committed["rejected"].row_count,
+            "path": committed["validated"].path,
+            "phases": phases,
+            "parts": staged.parts,
+        }
     else:
         frame = DatasetRef(raw_path).to_pandas()
         phases["load"] = time.perf_counter() - t
@@ -246,8 +278,20 @@ def features(validated_path: str, partition: str, lake: str, engine: str) -> dic
     if spark is not None:
         from retina_assets.engines.spark_features import build_on_spark
 
-        summary, _metadata = build_on_spark(ORDER_SUMMARY, spark, {"orders": DatasetRef(validated_path)})
+        staged, _metadata = build_on_spark(
+            ORDER_SUMMARY, spark, {"orders": DatasetRef(validated_path)}, store
+        )
         phases["compute"] = time.perf_counter() - t
+        t = time.perf_counter()
+        version = store.commit_parts(
+            "features", CLIENT, "order_summary", partition, staged.parts, schema=staged.schema,
+            staging_area=staged.staging_area,
+        )  # fmt: skip
+        phases["write"] = time.perf_counter() - t
+        spark.stop()
+        rows = DatasetRef(validated_path).footer_row_count()
+        return {"seconds": time.perf_counter() - started, "rows": rows, "summary_rows": version.row_count,
+                "phases": phases, "parts": len(version.parts or [])}  # fmt: skip
     else:
         from retina_assets.engines.stages import build_feature
 

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from retina_assets.catalog import load_clients_and_errors
 from retina_assets.engines.stages import build_feature, validate_partition
@@ -67,9 +66,11 @@ from retina_assets.storage.content_store import (
 )
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for
+from retina_assets.storage.parts import combined_hash, is_multipart_uri, parse_part_name, part_file_name
 from retina_assets.storage.versioned_store import (
     DatasetVersion,
     RecordBatchStream,
+    StagedVersion,
     VersionedStore,
     table_from_any,
 )
@@ -172,7 +173,23 @@ def _local_inputs(
         path = str(item["path"])
         dest = os.path.join(folder, f"{i}-{os.path.basename(path)}")
         try:
-            actual = copy_hashing(lake_fs, path, dest)
+            if is_multipart_uri(path):
+                # a multi-part version: its parts into a local folder of the same name, the folder's hash
+                # combined from the parts' actual hashes
+                dest = os.path.join(folder, str(i), os.path.basename(path.rstrip("/")))
+                os.makedirs(dest)
+                names = []
+                for part in lake_fs.list_files(path):
+                    parsed = parse_part_name(part.uri.rsplit("/", 1)[-1])
+                    if parsed is not None:
+                        name = part.uri.rsplit("/", 1)[-1]
+                        sha = copy_hashing(lake_fs, part.uri, os.path.join(dest, name))
+                        names.append(part_file_name(parsed[0], sha))
+                if not names:
+                    raise FileNotFoundError(path)
+                actual = combined_hash(names)
+            else:
+                actual = copy_hashing(lake_fs, path, dest)
         except FileNotFoundError:
             raise CannotVerify(
                 f"input {path} of {version.path} no longer exists (deleted, e.g. by retention)"
@@ -275,13 +292,12 @@ def _rebuild_from_versions(
         if len(local) != 1:
             raise CannotVerify(f"{version.path}: expected one raw input, recorded {list(local)}")
         ((raw_path, raw_local),) = local.items()
-        raw = DatasetRef(
-            raw_local, row_count=pq.ParquetFile(raw_local).metadata.num_rows, partition=partition
-        )
+        raw = DatasetRef(raw_local, partition=partition)
+        raw = DatasetRef(raw_local, row_count=raw.footer_row_count(), partition=partition)
         ctx = CheckContext(
             partition=partition, previous_row_counts=[], previous_partition=None, references=[]
         )
-        outcome = validate_partition(raw, spec.datasets[dataset], ctx, engine, spark=spark)
+        outcome = validate_partition(raw, spec.datasets[dataset], ctx, engine, spark=spark, store=scratch)
         try:
             pair = {}
             for out_zone, rows in ((VALIDATED, outcome.valid), (REJECTED, outcome.rejected)):
@@ -306,12 +322,13 @@ def _rebuild_from_versions(
             for canonical, found in history.items()
         }
         # a history feature builds in-process on every client, as its asset does
-        table, _ = build_feature(
-            feature, refs, "pandas" if feature.history else engine, spark=spark, as_of_date=partition
-        )
-        rebuilt = scratch.write(
-            FEATURES, spec.client, dataset, partition, table, input_paths=list(local),
-            provenance=record(FEATURES, _hashed(list(local))),
+        rows, _ = build_feature(
+            feature, refs, "pandas" if feature.history else engine, spark=spark, as_of_date=partition,
+            store=scratch,
+        )  # fmt: skip
+        rebuilt = _write(
+            scratch, FEATURES, spec.client, dataset, partition, rows, list(local),
+            record(FEATURES, _hashed(list(local))),
         )  # fmt: skip
         return Rebuilt(rebuilt, scratch, reasons)
     raise CannotVerify(f"{version.path}: unknown zone {zone!r}")
@@ -331,7 +348,13 @@ def _write(
     inputs: list[str],
     provenance: dict[str, Any] | None,
 ) -> DatasetVersion:
-    """Write a stage output exactly as the IO manager does (a stream as streamed, a frame as a table)."""
+    """Write a stage output exactly as the IO manager does (a stream as streamed, a frame as a table, parts
+    Spark executors wrote as one multi-part version)."""
+    if isinstance(rows, StagedVersion):
+        return store.commit_parts(
+            zone, client, dataset, partition, rows.parts, schema=rows.schema, input_paths=inputs,
+            provenance=provenance, staging_area=rows.staging_area,
+        )  # fmt: skip
     if isinstance(rows, RecordBatchStream):
         return store.write(
             zone, client, dataset, partition, rows.batches, schema=rows.schema, input_paths=inputs,

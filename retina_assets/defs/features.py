@@ -4,9 +4,12 @@ The asset's inputs are the client's validated datasets the feature reads (its re
 :data:`retina_assets.features.FEATURES`): the same partition, or for a ``history`` feature every partition
 up to it (an :class:`~retina_assets.defs.io_manager.InputHistory` of exact versions); it refuses inputs whose blocking quality checks failed
 (:mod:`retina_assets.defs.gate`) and builds on the client's engine
-(:func:`retina_assets.engines.stages.build_feature`). The lake publishes each feature partition to a hive
+(:func:`retina_assets.engines.stages.build_feature`; on Spark the executors write the rows as a multi-part
+version, committed by the IO manager like any other). The lake publishes each feature partition to a hive
 root, ``<lake>/features/<client>/<feature>/``, besides its immutable version.
 """
+
+from typing import Any
 
 import dagster as dg
 import pyarrow as pa
@@ -67,7 +70,7 @@ def build_feature_asset(
         spark: SparkResource,
         lake: LakeResource,
         **loaded: DatasetRef | InputHistory,
-    ) -> dg.Output[pa.Table]:
+    ) -> dg.Output[Any]:
         # never build on a validated version whose blocking quality checks failed (a history input has
         # already left out earlier partitions that failed theirs, and names them)
         for key in inputs.values():
@@ -85,15 +88,16 @@ def build_feature_asset(
         # a history feature reads many small versions and builds in-process on every client
         engine = "pandas" if feature.history else config.resolve(client)
         ran_on = spark.describe() if engine == "spark" else "in-process (polars)"
-        table, metadata = build_feature(
-            feature, refs, engine, spark=spark.session, as_of_date=context.partition_key
+        rows, metadata = build_feature(
+            feature, refs, engine, spark=spark.session, as_of_date=context.partition_key, store=lake.store()
         )
         if feature.history:
             metadata = {**metadata, "excluded_partitions": excluded}
-        context.log.info(f"{feature.name} [{context.partition_key}] on {ran_on}: {table.num_rows:,} rows")
+        count = rows.num_rows if isinstance(rows, pa.Table) else sum(p.row_count for p in rows.parts)
+        context.log.info(f"{feature.name} [{context.partition_key}] on {ran_on}: {count:,} rows")
         basis = lake.provenance_basis(client, FEATURES, feature.name, engine)
         return dg.Output(
-            table,
+            rows,
             metadata={
                 **to_metadata({**metadata, "retina/engine": engine, "retina/engine_detail": ran_on}),
                 PROVENANCE: dg.MetadataValue.json(basis),

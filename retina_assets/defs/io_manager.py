@@ -65,6 +65,8 @@ def version_metadata(version: DatasetVersion) -> dict[str, Any]:
         "dagster/row_count": dg.MetadataValue.int(version.row_count),
         "num_bytes": dg.MetadataValue.int(version.num_bytes),
         "input_paths": dg.MetadataValue.json(list(version.input_paths)),
+        # files the version is made of: 1, or the parts Spark executors wrote (one dataset to every reader)
+        "parts": dg.MetadataValue.int(len(version.parts) if version.parts else 1),
         "deduplicated": dg.MetadataValue.bool(version.deduplicated),
         "created_at": version.created_at,
         "dagster/column_schema": dg.TableSchema(

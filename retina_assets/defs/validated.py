@@ -2,7 +2,8 @@
 
 One step reads the exact raw version, splits it into validated and quarantined rows on the client's engine
 (:func:`retina_assets.engines.stages.validate_partition`: in-process, in bounded-memory buckets for large
-partitions, or on Spark), writes both as immutable versions, and reports the asset checks of
+partitions, or on Spark, whose executors write both outputs as multi-part versions), writes (commits) both as
+immutable versions, and reports the asset checks of
 :mod:`retina_assets.quality.checks` for the partition. The names of failed blocking checks are recorded on
 the validated materialization (``failed_blocking_checks``) so later runs can refuse to build on it
 (:mod:`retina_assets.defs.gate`).
@@ -93,7 +94,9 @@ def build_validated_asset(
         ctx = check_context(store, client, dataset, spec, partition)
         if engine == "spark":
             context.log.info(f"validating {dataset} [{partition}] on {spark.describe()}")
-        validated = validate_partition(raw, spec, ctx, engine, spark=spark.session, log=context.log.info)
+        validated = validate_partition(
+            raw, spec, ctx, engine, spark=spark.session, log=context.log.info, store=store
+        )
         try:
             summary = validated.summary
             context.log.info(
@@ -109,7 +112,7 @@ def build_validated_asset(
                     FAILED_BLOCKING: failed_blocking(results),
                     "retina/engine": engine,
                 },
-                "rejected": {"reject_rule_counts": summary.rule_counts},
+                "rejected": {"reject_rule_counts": summary.rule_counts, "retina/engine": engine},
             }
             selected = context.selected_asset_keys
             for output, rows in (("validated", validated.valid), ("rejected", validated.rejected)):

@@ -6,11 +6,11 @@
 process into "Connect mode" for other code. The Dagster ``spark`` resource, the lake API and Spark jobs all
 call it; nothing starts a JVM until a session is asked for.
 
-How a Spark result becomes a lake version: Spark computes, the result is collected to the driver as Arrow
-(``DataFrame.toArrow()``) and written through :class:`~retina_assets.storage.versioned_store.VersionedStore`
-like any other output. So a version is still one content-addressed file, published atomically, deduped
-against the current version, with the same version record; "a path always means the same bytes" holds on
-both engines. (Per-partition outputs of this lake are one day of one client, which fits the driver.)
+How a Spark result becomes a lake version: the executors write it
+(:mod:`retina_assets.engines.spark_writer`) as the parts of a multi-part version, and the driver commits
+their names through :class:`~retina_assets.storage.versioned_store.VersionedStore` like any other output:
+content-addressed, published atomically, deduped against the current version, with the same version record.
+The driver never collects the rows.
 
 Spark Connect reads and writes paths on the *server*: with a remote cluster the lake must be on storage
 both sides see (``s3://``/``abfs://``), as it is in production.
@@ -138,6 +138,17 @@ def functions_for(obj: Any) -> ModuleType:
     from pyspark.sql import functions as classic_functions
 
     return classic_functions
+
+
+def window_for(obj: Any) -> Any:
+    """The ``Window`` class matching ``obj``'s Spark flavour (see :func:`functions_for`)."""
+    if is_connect(obj):
+        from pyspark.sql.connect.window import Window as ConnectWindow
+
+        return ConnectWindow
+    from pyspark.sql.window import Window as ClassicWindow
+
+    return ClassicWindow
 
 
 def to_arrow(frame: Any, schema: pa.Schema | None = None) -> pa.Table:

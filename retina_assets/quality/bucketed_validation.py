@@ -36,6 +36,7 @@ from retina_assets.quality.validation import (
     POSITION,
     KeyTally,
     ValidationPlan,
+    WindowResult,
     cross_row_flags,
     cross_row_groups,
     plan_columns_as_pandas,
@@ -172,7 +173,7 @@ def validate_in_buckets(
                         )
                     for piece in out.cast(schemas[kind]).combine_chunks().to_batches():
                         writers[kind].write_batch(piece)
-                parts.append(_window_summary(plan, window, spec, ctx, n))
+                parts.append(window_summary(plan, window, spec, ctx, n))
                 windows += 1
                 start += n
             if not windows:  # an empty raw version: one empty window gives the outputs' columns and types
@@ -182,7 +183,7 @@ def validate_in_buckets(
                     writers[kind] = pa.ipc.new_file(
                         os.path.join(workdir, f"{kind}.arrow"), out.schema, options=_IPC
                     )
-                parts.append(_window_summary(plan, window, spec, ctx, 0))
+                parts.append(window_summary(plan, window, spec, ctx, 0))
         finally:
             for writer in writers.values():
                 writer.close()
@@ -212,9 +213,11 @@ def validate_in_buckets(
         raise
 
 
-def _window_summary(
-    plan: ValidationPlan, window, spec: DatasetSpec, ctx: CheckContext, n: int
-) -> OutcomeSummary:  # type: ignore[no-untyped-def]
+def window_summary(
+    plan: ValidationPlan, window: WindowResult, spec: DatasetSpec, ctx: CheckContext, n: int
+) -> OutcomeSummary:
+    """The check figures of one window of ``n`` raw rows (to :meth:`OutcomeSummary.merge`; key duplicates
+    are counted over the whole partition, not here)."""
     return OutcomeSummary.of_rows(
         window.valid,
         spec,

@@ -25,6 +25,7 @@ referential_integrity    referential_integrity            orphan share of each f
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass, field
 from datetime import date
@@ -275,6 +276,16 @@ class OutcomeSummary:
             key_duplicates=sum(p.key_duplicates for p in parts),
             foreign_keys=foreign,
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The summary as plain JSON-able values (e.g. sent from a Spark task to the driver)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> OutcomeSummary:
+        """The summary :meth:`to_dict` gave."""
+        foreign = {col: ForeignKeyStats(**stats) for col, stats in values["foreign_keys"].items()}
+        return cls(**{**values, "foreign_keys": foreign})
 
     @property
     def reconciles(self) -> bool:

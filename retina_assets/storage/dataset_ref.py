@@ -84,6 +84,19 @@ class DatasetRef:
         with fs.open_read(first) as fh:
             return pq.read_schema(fh)
 
+    def footer_row_count(self) -> int:
+        """The version's number of rows from its Parquet footers (every part's, for a multi-part version):
+        :attr:`row_count` if the caller knew it, else read from the lake without reading the data."""
+        if self.row_count is not None:
+            return self.row_count
+        fs = self._fs()
+        files = version_parts(fs, self.uri, self.expected_hash) if self.is_multipart else [self.uri]
+        total = 0
+        for uri in files:
+            with fs.open_read(uri) as fh:
+                total += pq.ParquetFile(fh).metadata.num_rows
+        return total
+
     def local_copy(self, tmp_dir: str) -> str:
         """A verified local path with the version's bytes: the file itself on local disk, else a download
         into ``tmp_dir`` (the caller removes ``tmp_dir``). For a multi-part version, a local folder of its

@@ -141,6 +141,12 @@ class LakeFileSystem:
         return f"LakeFileSystem({self.root_uri!r})"
 
     @property
+    def storage_options(self) -> dict[str, Any]:
+        """The options this filesystem was made with, for Spark executors reaching the same lake (they hold
+        credentials: never log them)."""
+        return dict(self._options)
+
+    @property
     def is_local(self) -> bool:
         return self.protocol == "file"
 

@@ -1,5 +1,6 @@
 """The Spark engine (local mode) gives the same validated, rejected and order_summary data as the in-process
-engine, under the same asset keys, paths, metadata, checks and immutability rules; chosen per client (spec
+engine (compared by lineage or key: Spark's versions are multi-part, laid out by key hash), under the same
+asset keys, partition folders, metadata, checks and immutability rules; chosen per client (spec
 ``engine: spark``) or per run (run config); and Spark reads the partitioned feature root back in parallel,
 pruning partitions."""
 
@@ -16,16 +17,24 @@ from retina_assets.definitions import build_definitions
 from retina_assets.defs.jobs import engine_run_config
 from retina_assets.engines.spark_features import build_on_spark
 from retina_assets.features.order_summary import ORDER_SUMMARY, SCHEMA, summarize_orders
+from retina_assets.model.naming import SOURCE_FILE, SOURCE_ROW
 from retina_assets.model.spec import load_client_spec
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.filesystem import sha256_file
+from retina_assets.storage.versioned_store import VersionedStore
 from retina_assets_tests.support.lake_env import LakeEnv
 from retina_assets_tests.support.runs import materializations, run_partition
-from retina_assets_tests.support.tables import assert_same_rows
+from retina_assets_tests.support.tables import assert_multipart, assert_same_rows
 
 pytestmark = pytest.mark.slow
 DAYS = ["2010-12-01", "2010-12-02"]
 DATA_KEYS = ["demo/validated_orders", "demo/rejected_orders", "demo/order_summary"]
+# how rows are compared across engines: by their lineage, or the feature's key
+ORDER = {
+    "demo/validated_orders": [(SOURCE_FILE, "ascending"), (SOURCE_ROW, "ascending")],
+    "demo/rejected_orders": [(SOURCE_FILE, "ascending"), (SOURCE_ROW, "ascending")],
+    "demo/order_summary": [("customer_id", "ascending")],
+}
 
 
 def run_day(
@@ -44,8 +53,13 @@ def test_spark_summary_matches_polars(lake_env: LakeEnv, demo_drops, instance, s
     meta = run_partition(lake_env, instance, DAYS[0])
     ref = DatasetRef(meta["demo/validated_orders"]["path"])
     expected = summarize_orders(ref.to_polars()).to_arrow().cast(SCHEMA)
-    summary, metadata = build_on_spark(ORDER_SUMMARY, spark_local, {"orders": ref})
-    assert_same_rows(summary, expected)
+    store = VersionedStore(str(lake_env.lake))
+    staged, metadata = build_on_spark(ORDER_SUMMARY, spark_local, {"orders": ref}, store)
+    version = store.commit_parts(
+        "features", "demo", "order_summary", DAYS[1], staged.parts, schema=staged.schema,
+        staging_area=staged.staging_area,
+    )  # fmt: skip
+    assert_same_rows(store.read_version(version).sort_by("customer_id"), expected)
     unattributed = metadata["order_lines_without_customer"]
     assert unattributed == meta["demo/order_summary"]["order_lines_without_customer"] > 0
 
@@ -90,11 +104,17 @@ def test_spec_engine_spark_gives_the_same_lake(
             spark_meta, pandas_meta = on_spark[key], in_process[key]
             assert set(spark_meta) == set(pandas_meta), key  # same metadata keys
             assert spark_meta["row_count"] == pandas_meta["row_count"], key
-            # same layout relative to the lake root, and every path is its content's hash
+            # same partition folder relative to the lake root; the Spark version is a folder of parts
+            # written by the executors, every name a content hash
             rel = Path(spark_meta["path"]).parent.relative_to(spark_env.lake)
             assert rel == Path(pandas_meta["path"]).parent.relative_to(lake_env.lake), key
-            assert Path(spark_meta["path"]).name == f"{sha256_file(spark_meta['path'])}.parquet"
-            assert_same_rows(pq.read_table(spark_meta["path"]), pq.read_table(pandas_meta["path"]))
+            assert_multipart(spark_meta["path"], spark_meta["content_hash"])
+            assert spark_meta["parts"] >= 1 == pandas_meta["parts"]
+            # the same rows and types (compared in lineage or key order: the layouts differ)
+            assert_same_rows(
+                pq.read_table(spark_meta["path"]).sort_by(ORDER[key]),
+                pq.read_table(pandas_meta["path"]).sort_by(ORDER[key]),
+            )
         # raw conversion ran on Spark: executors wrote a multi-part version with the in-process rows
         raw_spark, raw_pandas = on_spark["demo/raw_orders"], in_process["demo/raw_orders"]
         assert (raw_spark["retina/engine"], raw_pandas["retina/engine"]) == ("spark", "pandas")
@@ -103,9 +123,6 @@ def test_spec_engine_spark_gives_the_same_lake(
         assert raw_ref.is_multipart and raw_spark["parts"] >= 1
         assert raw_spark["rows_per_file"] == raw_pandas["rows_per_file"]
         assert_same_rows(raw_ref.to_arrow(), pq.read_table(raw_pandas["path"]))
-        # validation on Spark is the same rule engine: byte-identical validated and quarantined versions
-        for key in ("demo/validated_orders", "demo/rejected_orders"):
-            assert on_spark[key]["content_hash"] == in_process[key]["content_hash"], key
         assert (
             on_spark["demo/validated_orders"]["reject_rule_counts"]
             == (in_process["demo/validated_orders"]["reject_rule_counts"])
@@ -128,15 +145,18 @@ def test_run_config_engine_spark_keeps_old_versions_and_reads_back_by_partition(
     assert result.success
     spark_meta = materializations(result)
     before = pandas_meta[DAYS[0]]
-    # same bytes -> the validated versions dedupe to the in-process ones
-    assert spark_meta["demo/validated_orders"]["deduplicated"] is True
-    assert spark_meta["demo/validated_orders"]["path"] == before["demo/validated_orders"]["path"]
-    # the summary from Spark is its own version; the in-process version is untouched (immutable)
-    summary = spark_meta["demo/order_summary"]
-    assert summary["retina/engine"] == "spark"
-    old = before["demo/order_summary"]
-    assert sha256_file(old["path"]) == old["content_hash"]
-    assert_same_rows(pq.read_table(summary["path"]), pq.read_table(old["path"]))
+    # each Spark output is its own (multi-part) version with the same rows; the in-process versions are
+    # untouched (immutable)
+    for key in DATA_KEYS:
+        new, old = spark_meta[key], before[key]
+        assert new["parts"] >= 1
+        assert new["deduplicated"] is False and new["path"] != old["path"]
+        assert sha256_file(old["path"]) == old["content_hash"]
+        assert_multipart(new["path"], new["content_hash"])
+        assert_same_rows(
+            pq.read_table(new["path"]).sort_by(ORDER[key]), pq.read_table(old["path"]).sort_by(ORDER[key])
+        )
+    assert spark_meta["demo/order_summary"]["retina/engine"] == "spark"
 
     # Spark reads the hive-partitioned feature root in parallel, one file per as_of_date, and prunes
     root = str(lake_env.lake / "features" / "demo" / "order_summary")

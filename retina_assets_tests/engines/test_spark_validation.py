@@ -1,5 +1,6 @@
-"""Validation on Spark gives the same split, rule codes and counts as the in-process path; the pyspark
-contract reports a Spark frame's schema problems."""
+"""Validation on Spark gives the same split, rule codes and counts as the in-process path (its outputs are
+parts the executors wrote, compared by lineage); the pyspark contract reports a Spark frame's schema
+problems."""
 
 from __future__ import annotations
 
@@ -13,9 +14,13 @@ import pytest
 from retina_assets.demo import SAMPLE
 from retina_assets.engines.spark_validation import validate_on_spark
 from retina_assets.model.contracts import spark_schema_errors
-from retina_assets.model.spec import load_client_spec
-from retina_assets.quality.validation import validate_dataset
+from retina_assets.model.naming import SOURCE_FILE, SOURCE_ROW
+from retina_assets.model.spec import DatasetSpec, load_client_spec
+from retina_assets.quality.checks import CheckContext, OutcomeSummary
+from retina_assets.quality.validation import ValidationOutcome, validate_dataset
 from retina_assets.settings import REPO_ROOT
+from retina_assets.storage.dataset_ref import DatasetRef
+from retina_assets.storage.versioned_store import DatasetVersion, VersionedStore
 from retina_assets_tests.support.raw_frames import demo_raw_orders
 
 pytestmark = pytest.mark.slow
@@ -25,6 +30,36 @@ def _codes(frame) -> dict[int, set[str]]:  # type: ignore[no-untyped-def]
     return {
         int(r): set(c.split(",")) for r, c in zip(frame["_source_row"], frame["_reject_rules"], strict=True)
     }
+
+
+LINEAGE = [(SOURCE_FILE, "ascending"), (SOURCE_ROW, "ascending")]
+
+
+def _on_spark(
+    spark, lake: Path, raw: Path, spec: DatasetSpec, bucket_rows: int
+) -> tuple[ValidationOutcome, OutcomeSummary, int, dict[str, DatasetVersion]]:  # type: ignore[no-untyped-def]
+    """Validate the raw file on Spark into ``lake``; the committed outputs read back in drop order (as the
+    in-process outcome has them), the summary, the number of parts and the committed versions."""
+    store = VersionedStore(str(lake))
+    ctx = CheckContext("2010-12-03")
+    result = validate_on_spark(spark, DatasetRef(str(raw)), spec, ctx, store, bucket_rows=bucket_rows)
+    try:
+        tables, versions = {}, {}
+        for zone, staged in (("validated", result.valid), ("rejected", result.rejected)):
+            version = store.commit_parts(
+                zone, "demo", "orders", "2010-12-03", staged.parts, schema=staged.schema,
+                staging_area=staged.staging_area,
+            )  # fmt: skip
+            tables[zone] = store.read_version(version).sort_by(LINEAGE)
+            versions[zone] = version
+    finally:
+        result.discard()
+    summary = result.summary
+    outcome = ValidationOutcome(
+        tables["validated"], tables["rejected"], summary.raw_rows, spec.canonical, summary.rule_counts,
+        summary.schema_errors, summary.dropped_columns,
+    )  # fmt: skip
+    return outcome, summary, result.parts, versions
 
 
 def test_spark_and_pandas_agree_on_a_real_day(tmp_path: Path, spark_local) -> None:
@@ -38,8 +73,13 @@ def test_spark_and_pandas_agree_on_a_real_day(tmp_path: Path, spark_local) -> No
     pq.write_table(table, path)
 
     local = validate_dataset(day, spec)
-    spark_local.conf.set("spark.sql.shuffle.partitions", "4")
-    on_spark = validate_on_spark(spark_local, str(path), table.schema, spec)
+    on_spark, summary, parts, _versions = _on_spark(
+        spark_local, tmp_path / "lake", path, spec, bucket_rows=600
+    )
+    assert parts == 4
+    assert summary == OutcomeSummary.of(local, spec, CheckContext("2010-12-03"))
+    assert on_spark.valid_table.equals(local.valid_table)
+    assert on_spark.rejected_table.equals(local.rejected_table)
     assert on_spark.schema_errors == [] == local.schema_errors
     assert on_spark.rule_counts == local.rule_counts
     assert {"quantity.non_zero", "unparseable_value", "duplicate_key", "zero_price"} <= set(local.rule_counts)
@@ -47,6 +87,33 @@ def test_spark_and_pandas_agree_on_a_real_day(tmp_path: Path, spark_local) -> No
     assert _codes(on_spark.rejected) == _codes(local.rejected)
     pd.testing.assert_frame_equal(on_spark.valid, local.valid, check_dtype=False)
     pd.testing.assert_frame_equal(on_spark.rejected, local.rejected, check_dtype=False)
+
+
+@pytest.mark.parametrize("fraction", [False, True])
+def test_a_column_typed_unlike_the_contract_is_judged_the_same(tmp_path: Path, spark_local, fraction) -> None:
+    """Quantities stored as doubles: whole numbers pass the contract's int64 (pandera judges the distinct
+    values Spark sends the driver), one 1.5 among them fails the schema; both engines say the same."""
+    spec = load_client_spec(REPO_ROOT / "clients" / "demo.yaml").datasets["orders"]
+    raw = demo_raw_orders(SAMPLE)
+    day = raw[raw["_source_file"] == "orders_20101203.csv"].head(400).reset_index(drop=True)
+    day["Quantity"] = day["Quantity"].astype("float64")
+    if fraction:
+        day.loc[7, "Quantity"] = 1.5
+    table = pa.Table.from_pandas(day, preserve_index=False)
+    errors = table.schema.get_field_index("_raw_errors")
+    table = table.set_column(errors, "_raw_errors", pa.nulls(len(day), pa.string()))
+    path = tmp_path / "raw.parquet"
+    pq.write_table(table, path)
+
+    local = validate_dataset(table, spec)
+    assert bool(local.schema_errors) == fraction
+    on_spark, summary, parts, _versions = _on_spark(
+        spark_local, tmp_path / "lake", path, spec, bucket_rows=150
+    )
+    assert parts == 3
+    assert summary == OutcomeSummary.of(local, spec, CheckContext("2010-12-03"))
+    assert on_spark.valid_table.equals(local.valid_table)
+    assert on_spark.rejected_table.equals(local.rejected_table)
 
 
 def test_pyspark_contract_reports_schema_problems_of_a_spark_frame(spark_local) -> None:
@@ -88,8 +155,9 @@ def test_spark_client_validates_on_spark_in_the_asset(
         spark["demo/validated_orders"]["reject_rule_counts"]
         == local["demo/validated_orders"]["reject_rule_counts"]
     )
+    assert spark["demo/rejected_orders"]["parts"] >= 1 == local["demo/rejected_orders"]["parts"]
     a = pq.read_table(local["demo/rejected_orders"]["path"]).to_pandas()
-    b = pq.read_table(spark["demo/rejected_orders"]["path"]).to_pandas()
+    b = pq.read_table(spark["demo/rejected_orders"]["path"]).to_pandas()  # a folder of parts
     assert _codes(a) == _codes(b)
 
 
@@ -100,8 +168,6 @@ def test_asset_spark_validation_finds_key_repeats_whose_other_columns_differ(
     """A re-sent order line whose description changed repeats the contract key but not the whole row: the
     Spark engine the assets use must still see both copies in one task (it once bucketed by every column
     and let such repeats through, unlike the in-process engine)."""
-    from retina_assets.engines.spark_validation import validate_on_spark
-
     spec = load_client_spec(REPO_ROOT / "clients" / "demo.yaml").datasets["orders"]
     assert spec.quality.rules["reject_duplicates"] == "key"
     raw = demo_raw_orders(SAMPLE)
@@ -114,11 +180,21 @@ def test_asset_spark_validation_finds_key_repeats_whose_other_columns_differ(
     errors = table.schema.get_field_index("_raw_errors")  # all-null here: give it the raw stage's type
     table = table.set_column(errors, "_raw_errors", pa.nulls(len(day), pa.string()))
     path = tmp_path / "raw.parquet"
-    pq.write_table(table, path)
+    pq.write_table(table, path, row_group_size=20)  # row groups Spark can read as separate splits
 
     local = validate_dataset(day, spec)
-    spark_local.conf.set("spark.sql.shuffle.partitions", "8")
-    on_spark = validate_on_spark(spark_local, str(path), table.schema, spec)
+    on_spark, _summary, parts, first = _on_spark(spark_local, tmp_path / "lake", path, spec, bucket_rows=30)
+    assert parts == 8
+    # the layout follows the rows, not how Spark splits its input: a re-run read in many small input
+    # splits gives the very same parts (so the same versions, deduplicated)
+    spark_local.conf.set("spark.sql.files.maxPartitionBytes", "4096")
+    try:
+        assert spark_local.read.parquet(str(path)).rdd.getNumPartitions() > 1
+        _again, _, _, second = _on_spark(spark_local, tmp_path / "lake", path, spec, bucket_rows=30)
+    finally:
+        spark_local.conf.unset("spark.sql.files.maxPartitionBytes")
+    for zone in ("validated", "rejected"):
+        assert second[zone].deduplicated and second[zone].content_hash == first[zone].content_hash
     assert local.rule_counts.get("duplicate_key", 0) >= 40
     assert on_spark.rule_counts == local.rule_counts
     assert list(on_spark.rejected["_source_row"]) == list(local.rejected["_source_row"])

@@ -1,11 +1,13 @@
-"""Spark executors write a version's parts; the driver commits them as one deterministic multi-part version."""
+"""Spark executors write a version's parts (of one output, or of several in one pass); the driver commits them
+as one deterministic multi-part version."""
 
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
-from retina_assets.engines.spark_writer import parts_for_rows, write_parts
+from retina_assets.engines.spark_writer import lay_out, parts_for_rows, write_parts, write_split_parts
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.versioned_store import VersionedStore
 
@@ -76,3 +78,49 @@ def test_parts_follow_the_rows_not_the_cluster():
     assert parts_for_rows(4_000_000) == 1
     assert parts_for_rows(4_000_001) == 2
     assert parts_for_rows(10**12) == 256
+
+
+def _split_by_parity(window: pa.Table) -> tuple[dict[str, pa.Table], dict[str, int]]:
+    even = pc.equal(pc.bit_wise_and(window.column("line"), 1), 0)
+    return (
+        {"even": window.filter(even), "odd": window.filter(pc.invert(even)), "none": window.slice(0, 0)},
+        {"rows": window.num_rows},
+    )
+
+
+def test_one_pass_writes_several_outputs_a_window_at_a_time(tmp_path, spark_local):
+    table = _table(3_000)
+    store = VersionedStore(str(tmp_path))
+    versions = []
+    for spark_partitions in (1, 4):
+        frame = spark_local.createDataFrame(table.to_pandas()).repartition(spark_partitions)
+        written = write_split_parts(
+            lay_out(frame, ["customer_id"], 3), str(tmp_path), SCHEMA.names,
+            {"even": SCHEMA, "odd": SCHEMA, "none": SCHEMA}, _split_by_parity,
+            sort_columns=["line"], window_rows=200,
+        )  # fmt: skip
+        # the split function saw every row once, never more than a window at a time
+        assert sum(n["rows"] for n in written.notes) == 3_000
+        assert max(n["rows"] for n in written.notes) == 200
+        assert [p.index for p in written.outputs["even"].parts] == [0, 1, 2]
+        assert written.outputs["none"].parts[0].row_count == 0  # no rows anywhere: one empty part
+        versions.append(
+            {
+                name: store.commit_parts(
+                    "validated",
+                    "demo",
+                    name,
+                    "2011-01-04",
+                    staged.parts,
+                    schema=staged.schema,
+                    staging_area=staged.staging_area,
+                )  # fmt: skip
+                for name, staged in written.outputs.items()
+            }
+        )
+        written.discard()
+    first, again = versions
+    assert again["even"].deduplicated and again["odd"].content_hash == first["odd"].content_hash
+    read = DatasetRef(first["odd"].path, first["odd"].content_hash).to_arrow()
+    assert read.sort_by("line").equals(table.filter(pc.equal(pc.bit_wise_and(table.column("line"), 1), 1)))
+    assert not any((tmp_path / "_staging").iterdir())

@@ -55,7 +55,9 @@ def test_parts_commit_as_one_version_read_by_every_engine(tmp_path):
     assert store.read_version(version).equals(whole)
     assert pq.read_table(version.path).sort_by("customer_id").equals(whole)
     duck = (
-        duckdb.sql(f"select * from read_parquet('{version.path}/*.parquet', hive_partitioning=false) order by customer_id")
+        duckdb.sql(
+            f"select * from read_parquet('{version.path}/*.parquet', hive_partitioning=false) order by customer_id"
+        )
         .arrow()
         .read_all()
     )

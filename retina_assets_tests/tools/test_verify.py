@@ -19,6 +19,7 @@ from retina_assets.model import provenance
 from retina_assets.settings import REPO_ROOT, LakeSettings
 from retina_assets.storage import versioned_store
 from retina_assets.storage.filesystem import filesystem_for
+from retina_assets.storage.parts import is_multipart_uri
 from retina_assets.storage.versioned_store import DatasetVersion, VersionedStore
 from retina_assets.verify import CANNOT, DIFFERENT, IDENTICAL, main, verify
 from retina_assets_tests.support.backends import backend_root
@@ -220,6 +221,8 @@ def test_verify_a_spark_run(
     assert meta["demo/validated_orders"]["provenance"]["engine"] == "spark"
     assert meta["demo/order_summary"]["provenance"]["engine"] == "spark"
     for key in ("demo/validated_orders", "demo/rejected_orders", "demo/order_summary"):
+        # written by the Spark executors as a folder of parts (order_summary reads such a folder)
+        assert is_multipart_uri(meta[key]["path"]) and meta[key]["parts"] >= 1
         verdicts = verify(str(lake_env.lake), meta[key]["path"])
         assert statuses(verdicts) == [IDENTICAL], verdicts[0].report()
     assert os.environ["RETINA_LAKE_URI"] == str(lake_env.lake)
