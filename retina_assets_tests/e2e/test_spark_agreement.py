@@ -45,7 +45,11 @@ def assert_same(left: dict[str, Any], right: dict[str, Any]) -> dict[str, dict[s
 
 
 def test_spark_local_and_connect_write_the_same_versions_as_in_process(
-    drop: GeneratedDrop, tmp_path: Path, spark_local: Any, spark_connect_url: str, monkeypatch: pytest.MonkeyPatch
+    drop: GeneratedDrop,
+    tmp_path: Path,
+    spark_local: Any,
+    spark_connect_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     in_process = pipeline(drop, "pandas", tmp_path / "pandas")
     on_spark = pipeline(drop, "spark", tmp_path / "spark")
