@@ -39,6 +39,8 @@ from typing import Any
 import pyarrow as pa
 
 from retina_assets.catalog import load_clients_and_errors
+from retina_assets.engines.spark import spark_session
+from retina_assets.engines.spark_raw import convert_archived_drops_on_spark
 from retina_assets.engines.stages import build_feature, validate_partition
 from retina_assets.features import FEATURES as FEATURE_REGISTRY
 from retina_assets.features.registry import FeatureInput
@@ -246,7 +248,13 @@ def rebuild(
                     f"archived drop {drop.uri} of {version.path} no longer exists (deleted, e.g. by retention)"
                 )
         try:
-            prepared = convert_archived_drops(lake_fs, spec, dataset, partition, drops)
+            if engine == "spark":  # the executors read the archived drops and write the parts again
+                prepared = convert_archived_drops_on_spark(
+                    lake_fs, spec, dataset, partition, drops, (spark or spark_session)(), scratch.lake_uri,
+                    storage_options if target is not None else None,
+                )  # fmt: skip
+            else:
+                prepared = convert_archived_drops(lake_fs, spec, dataset, partition, drops)
         except ContentMismatchError as exc:
             # rebuild from the changed bytes anyway, to show what they give
             reasons.append(
@@ -258,6 +266,13 @@ def rebuild(
             ]
             prepared = convert_archived_drops(lake_fs, spec, dataset, partition, changed)
         stream = prepared.stream
+        if isinstance(stream, StagedVersion):
+            rebuilt = scratch.commit_parts(
+                RAW, spec.client, dataset, partition, stream.parts, schema=stream.schema,
+                input_paths=stream.input_paths, staging_area=stream.staging_area,
+                provenance=record(RAW, [d.to_input() for d in prepared.archived]),
+            )  # fmt: skip
+            return Rebuilt(rebuilt, scratch, notes + reasons)
         rebuilt = scratch.write(
             RAW, spec.client, dataset, partition, stream.batches, schema=stream.schema,
             input_paths=stream.input_paths, table_layout=stream.table_layout,

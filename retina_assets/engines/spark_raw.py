@@ -1,5 +1,6 @@
-"""Raw conversion on Spark: a partition's delimited drops read by Spark's CSV reader, typed by the project's
-own coercion on the executors, and written by the executors as a multi-part raw version.
+"""Raw conversion on Spark: a partition's delimited drops read by Spark's CSV reader (fixed-width drops by its
+text reader), typed by the project's own coercion on the executors, and written by the executors as a
+multi-part raw version.
 
 :func:`convert_partition_on_spark` takes the same inputs as the in-process
 :func:`~retina_assets.ingestion.raw_stage.convert_partition` (plus the Spark session and the lake) and returns
@@ -36,12 +37,17 @@ What stays in-process, and why (:func:`in_process_reason`; the raw asset then co
 writes a one-file version through the same store): JSON documents (one value per file: nothing to split),
 JSON Lines (the in-process reader fixes the columns and their types from the file's first 16 MiB block,
 which a reader working split by split cannot reproduce), Excel (a zipped workbook read as one XML stream),
-Parquet (already typed: its footer is checked against the limits before a page is read), fixed-width text
-(not yet converted on Spark), compressed drops (a ``.gz`` is not splittable, ``.zip`` has no Hadoop codec,
+Parquet (already typed: its footer is checked against the limits before a page is read), compressed drops (a ``.gz`` is not splittable, ``.zip`` has no Hadoop codec,
 and the size limit after decompression is enforced while streaming), encodings other than UTF-8/ASCII and
 Latin-1 (Java's decoders differ from Python's on undefined bytes), ``header_row`` junk lines, an ``escape``
 character, and null markers other than the empty field (Spark cannot tell a quoted marker from an
-unquoted one). ``limits.max_seconds`` is not enforced on Spark (the run's own timeout applies).
+unquoted one); for fixed-width text, encodings other than UTF-8/ASCII (Spark's text reader decodes UTF-8
+only). ``limits.max_seconds`` is not enforced on Spark (the run's own timeout applies).
+
+Fixed-width drops: Spark's text reader gives the lines (split between tasks at line ends: there are no
+quotes), a first pass counts each split's lines and records (lines neither blank nor comments) in Python, and
+the typing tasks split and check each line with the in-process reader's own functions, so values, errors and
+line numbers are the same.
 """
 
 from __future__ import annotations
@@ -68,18 +74,22 @@ from retina_assets.ingestion.raw_conversion import DropConversion
 from retina_assets.ingestion.raw_stage import (
     RawPartition,
     archive_drops,
+    archived_snapshots,
+    convert_archived_drops,
     convert_partition,
     describe_partition,
     partition_drops,
     snapshot_drops,
 )
+from retina_assets.ingestion.readers import fixed_width_fields, is_fixed_width_record, split_fixed_width
+from retina_assets.ingestion.snapshot import FileSnapshot
 from retina_assets.model.naming import RAW_ERRORS
 from retina_assets.model.spec import ClientSpec, DatasetSpec
 from retina_assets.storage.content_store import ArchivedDrop, archive_uri
 from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for
 from retina_assets.storage.versioned_store import StagedVersion
 
-SPARK_FORMATS = ("csv", "tsv")
+SPARK_FORMATS = ("csv", "tsv", "fixed_width")
 # Python codec name -> the Java charset Spark decodes with; both map every byte the same way
 SPARK_ENCODINGS = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8", "ascii": "UTF-8", "iso8859-1": "ISO-8859-1"}
 FORMAT_REASONS = {
@@ -88,7 +98,6 @@ FORMAT_REASONS = {
     "16 MiB block, which a reader working split by split cannot reproduce",
     "xlsx": "a workbook is a zip archive read as one XML stream (and Excel caps a sheet at 1,048,576 rows)",
     "parquet": "a Parquet drop is already typed; its footer is checked against the limits before any page is read",
-    "fixed_width": "fixed-width text is not converted on Spark yet",
 }
 # Internal columns of the Spark plan (never in the raw version).
 DROP = "_retina_drop"
@@ -116,6 +125,11 @@ def in_process_reason(spec: DatasetSpec, drops: Sequence[Drop] = ()) -> str | No
         )
     options = spec.reader
     encoding = codecs.lookup(options.encoding).name
+    if spec.format == "fixed_width" and encoding not in ("utf-8", "ascii"):
+        return (
+            f"encoding {options.encoding}: Spark's text reader decodes UTF-8 only (a byte-order mark "
+            "included)"
+        )
     if encoding not in SPARK_ENCODINGS:
         return (
             f"encoding {options.encoding}: Spark reads UTF-8 and Latin-1 exactly as in-process; Java's "
@@ -127,7 +141,7 @@ def in_process_reason(spec: DatasetSpec, drops: Sequence[Drop] = ()) -> str | No
         )
     if options.escape is not None:
         return "an escape character: Spark's CSV reader applies it to quotes only, the in-process one to any character"
-    if list(options.null_values) != [""]:
+    if spec.format != "fixed_width" and list(options.null_values) != [""]:
         return (
             "null markers other than the empty field: Spark cannot tell a quoted marker from an unquoted one"
         )
@@ -141,7 +155,7 @@ def check_text(path: str, encoding: str, name: str) -> None:
     name_of = codecs.lookup(encoding).name
     if name_of == "iso8859-1":
         return
-    decoder = codecs.getincrementaldecoder("utf-8")()
+    decoder = codecs.getincrementaldecoder(name_of)()
     offset = 0
     with open(path, "rb") as fh:
         while block := fh.read(SCAN_BLOCK_BYTES):
@@ -246,6 +260,7 @@ def _typer(
     schema: pa.Schema,
     columns: list[str],
     names: list[str],
+    widths: list[int],
     sources: list[str],
     first_record: Mapping[tuple[int, int], int],
     bases: list[int],
@@ -275,7 +290,7 @@ def _typer(
                     at = int(pc.index(pc.is_valid(bad), True).as_py())
                     raise DropReadError(
                         names[key[0]],
-                        f"record {record + at:,} does not have the header's {len(columns)} fields: "
+                        f"record {record + at:,} does not have the header's {widths[key[0]]} fields: "
                         f"{str(bad[at].as_py())[:200]!r}",
                     )
                 if record == 0:
@@ -289,12 +304,136 @@ def _typer(
                     ],
                     names=columns,
                 )
-                typed = coerce_batch(text, spec, schema, sources[key[0]], record)
-                position = np.arange(record - 1, record - 1 + typed.num_rows, dtype=np.int64) + bases[key[0]]
-                part = np.minimum(position * parts // max(total, 1), parts - 1)
-                yield pa.RecordBatch.from_arrays(
-                    [*typed.columns, pa.array(position), pa.array(part)], schema=out_schema
+                yield _typed(
+                    text, spec, schema, out_schema, sources[key[0]], record, bases[key[0]], total, parts
                 )
+
+    return type_batches
+
+
+def _typed(
+    text: pa.RecordBatch,
+    spec: DatasetSpec,
+    schema: pa.Schema,
+    out_schema: pa.Schema,
+    source: str,
+    first_row: int,
+    base: int,
+    total: int,
+    parts: int,
+) -> pa.RecordBatch:
+    """Consecutive records of one drop (text columns, the first being data row ``first_row``) typed by
+    :func:`coerce_batch`, with each row's position in the partition (``base`` = the drop's first) and part."""
+    typed = coerce_batch(text, spec, schema, source, first_row)
+    position = np.arange(first_row - 1, first_row - 1 + typed.num_rows, dtype=np.int64) + base
+    part = np.minimum(position * parts // max(total, 1), parts - 1)
+    return pa.RecordBatch.from_arrays([*typed.columns, pa.array(position), pa.array(part)], schema=out_schema)
+
+
+COUNTS_SCHEMA = f"{DROP} int, {BLOCK} long, records long, lines long"
+
+
+def _read_lines(spark: Any, paths: list[str]) -> Any:
+    """One Spark frame of the drops' lines (``value``, without line ends; ``\n``, ``\r\n`` and ``\r`` end a
+    line, as Python's universal newlines), with each line's drop and split."""
+    frames = []
+    for i, path in enumerate(paths):
+        frame = spark.read.format("text").load(path)
+        F = functions_for(frame)  # noqa: N806
+        frames.append(
+            frame.select(
+                F.col("value"), F.lit(i).alias(DROP), F.col("_metadata.file_block_start").alias(BLOCK)
+            )
+        )
+    combined = frames[0]
+    for frame in frames[1:]:
+        combined = combined.unionByName(frame)
+    return combined
+
+
+def _line_counter(options: Any) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """Per task: how many lines, and how many records (lines neither blank nor comments), of each split."""
+
+    def count(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        counts: dict[tuple[int, int], list[int]] = {}
+        for batch in batches:
+            drop = batch.column(DROP).to_numpy(zero_copy_only=False)
+            block = batch.column(BLOCK).to_numpy(zero_copy_only=False)
+            values = batch.column("value").to_pylist()
+            for start, end in _runs(drop, block):
+                entry = counts.setdefault((int(drop[start]), int(block[start])), [0, 0])
+                entry[0] += sum(is_fixed_width_record(v, options) for v in values[start:end])
+                entry[1] += end - start
+        keys = sorted(counts)
+        yield pa.RecordBatch.from_arrays(
+            [
+                pa.array([k[0] for k in keys], pa.int32()),
+                pa.array([k[1] for k in keys], pa.int64()),
+                pa.array([counts[k][0] for k in keys], pa.int64()),
+                pa.array([counts[k][1] for k in keys], pa.int64()),
+            ],
+            names=[DROP, BLOCK, "records", "lines"],
+        )
+
+    return count
+
+
+def _line_typer(
+    spec: DatasetSpec,
+    schema: pa.Schema,
+    headers: list[list[str]],
+    names: list[str],
+    sources: list[str],
+    first_record: Mapping[tuple[int, int], int],
+    first_line: Mapping[tuple[int, int], int],
+    bases: list[int],
+    total: int,
+    parts: int,
+) -> Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]:
+    """The fixed-width typing task: each line split and checked by the in-process reader's own functions
+    (:func:`~retina_assets.ingestion.readers.split_fixed_width`, ``fixed_width_fields``; the same errors
+    with the same line numbers), each file's header line skipped, the rest typed as :func:`_typer` does."""
+    options = spec.reader
+    longest = spec.limits.max_row_bytes
+    markers = set(options.null_values) - {""}
+    out_schema = schema.append(pa.field(POSITION, pa.int64())).append(pa.field(PART, pa.int64()))
+
+    def type_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        seen: dict[tuple[int, int], list[int]] = {}
+        for batch in batches:
+            drop = batch.column(DROP).to_numpy(zero_copy_only=False)
+            block = batch.column(BLOCK).to_numpy(zero_copy_only=False)
+            values = batch.column("value").to_pylist()
+            for start, end in _runs(drop, block):
+                key = (int(drop[start]), int(block[start]))
+                index, name, header = key[0], names[key[0]], headers[key[0]]
+                done = seen.setdefault(key, [0, 0])  # records, lines of this split seen so far
+                rows: list[list[str | None]] = []
+                first_row = 0
+                for line in values[start:end]:
+                    done[1] += 1
+                    lineno = first_line[key] + done[1]
+                    if len(line) + 1 > longest:  # + its line end, as read in-process
+                        raise DropLimitError(
+                            name, f"a line is longer than {longest:,} characters (limits.max_row_bytes)"
+                        )
+                    if not is_fixed_width_record(line, options):
+                        continue
+                    record = first_record[key] + done[0]  # 0 is the header
+                    done[0] += 1
+                    fields = split_fixed_width(line, options.widths, name, lineno)
+                    if record == 0:
+                        continue
+                    first_row = first_row or record
+                    rows.append(fixed_width_fields(fields, len(header), markers, name, lineno))
+                if rows:
+                    columns = list(zip(*rows, strict=True))
+                    text = pa.RecordBatch.from_arrays(
+                        [pa.array(c, pa.string()) for c in columns], names=header
+                    )
+                    yield _typed(
+                        text, spec, schema, out_schema, sources[index], first_row, bases[index], total, parts
+                    )
 
     return type_batches
 
@@ -426,25 +565,15 @@ def convert_partition_on_spark(
         return in_process(reason)
     started = time.perf_counter()
     say(f"converting {len(drops)} drop(s) on Spark: {[d.name for d in drops]}")
-    options = spec.reader
-    delimiter = options.delimiter or ("\t" if spec.format == "tsv" else ",")
     snapshots, workdir = snapshot_drops(fs, archive, drops, spec.limits.max_bytes)
     try:
         conversion = DropConversion(
             drops, spec, None, progress=say, snapshots=snapshots, workdir=workdir,
             expected_sha256=expected_sha256,
         )  # fmt: skip
-        scans = {}
-        for d in drops:
-            check_text(snapshots[d.uri].path, options.encoding, d.name)
-            scans[d.name] = scan_records(snapshots[d.uri].path, delimiter, options.quote)
-        inexact = [name for name, scan in scans.items() if not scan.spark_reads_exactly]
-        if inexact:
-            return in_process(
-                f"{inexact[:3]}: a quoted value holds a carriage return (or quotes cannot be followed in a "
-                "file with carriage returns), which Spark's CSV parser would turn into a line feed"
-            )
-        whole = [snapshots[d.uri].size < split_min_bytes or not scans[d.name].splittable for d in drops]
+        whole = _split_plan(spec, drops, snapshots, split_min_bytes)
+        if isinstance(whole, str):
+            return in_process(whole)
         planned = {
             d.uri: ArchivedDrop(
                 archive_uri(archive.root_uri, client.client, dataset, snapshots[d.uri].sha256, d.name),
@@ -462,28 +591,145 @@ def convert_partition_on_spark(
     finally:
         workdir.cleanup()
     say("archived: " + ", ".join(f"{d.name} -> {archived[d.uri].uri}" for d in drops))
+    staged = _rows_on_spark(
+        spark,
+        spec,
+        drops,
+        conversion,
+        archived,
+        whole,
+        lake_uri,
+        storage_options,
+        metadata,
+        rows_per_part,
+        say,
+    )
+    staged.metadata["conversion_seconds"] = round(time.perf_counter() - started, 3)
+    return RawPartition(drops, report, staged, [archived[d.uri] for d in drops])
+
+
+def convert_archived_drops_on_spark(
+    lake_fs: LakeFileSystem,
+    client: ClientSpec,
+    dataset: str,
+    partition: str,
+    inputs: list[ArchivedDrop],
+    spark: Any,
+    target_lake_uri: str,
+    storage_options: Mapping[str, Any] | None = None,
+    log: Callable[[str], None] | None = None,
+    rows_per_part: int = ROWS_PER_PART,
+    split_min_bytes: int = SPLIT_MIN_BYTES,
+) -> RawPartition:
+    """A raw version rebuilt on Spark from its archived drops (in the lake of ``lake_fs``), as
+    :func:`~retina_assets.ingestion.raw_stage.convert_archived_drops` rebuilds one in-process: each archived
+    file is copied and checked against its hash, and Spark reads the archived file itself. The parts are
+    staged in the lake at ``target_lake_uri`` (``storage_options`` reach it). Identical drops and spec give
+    identical parts, so the rebuilt version has the recorded content hash. Drops that stay in-process
+    (:func:`in_process_reason`) are rebuilt in-process."""
+    spec = client.datasets[dataset]
+    say = log or (lambda _msg: None)
+    names = [Drop(i.source, i.name, i.size, i.sha256, dataset, partition) for i in inputs]
+    if in_process_reason(spec, names) is not None:
+        return convert_archived_drops(lake_fs, client, dataset, partition, inputs, log)
+    drops, snapshots, workdir = archived_snapshots(lake_fs, dataset, partition, inputs)
+    try:
+        conversion = DropConversion(drops, spec, None, progress=say, snapshots=snapshots, workdir=workdir)
+        whole = _split_plan(spec, drops, snapshots, split_min_bytes)
+        archived = {item.source: item for item in inputs}
+        if not isinstance(whole, str):
+            report, metadata = describe_partition(
+                client, dataset, partition, drops, conversion, archived, (None, None), check_drift=False
+            )
+    finally:
+        workdir.cleanup()
+    if isinstance(whole, str):
+        return convert_archived_drops(lake_fs, client, dataset, partition, inputs, log)
+    staged = _rows_on_spark(
+        spark, spec, drops, conversion, archived, whole, target_lake_uri, storage_options, metadata,
+        rows_per_part, say,
+    )  # fmt: skip
+    return RawPartition(drops, report, staged, list(inputs))
+
+
+def _split_plan(
+    spec: DatasetSpec, drops: list[Drop], snapshots: Mapping[str, FileSnapshot], split_min_bytes: int
+) -> list[bool] | str:
+    """For each drop (local snapshots), whether Spark reads it whole in one task (``multiLine``) rather than
+    split between tasks; or the reason the partition is converted in-process. Raises
+    :class:`DropReadError` for bytes that are not valid in the declared encoding."""
+    options = spec.reader
+    if spec.format == "fixed_width":  # no quotes: every record is one line
+        for d in drops:
+            check_text(snapshots[d.uri].path, options.encoding, d.name)
+        return [snapshots[d.uri].size < split_min_bytes for d in drops]
+    # the in-process CSV reader reads ASCII as UTF-8 (Arrow's UTF-8 check)
+    encoding = "latin-1" if codecs.lookup(options.encoding).name == "iso8859-1" else "utf-8"
+    delimiter = options.delimiter or ("\t" if spec.format == "tsv" else ",")
+    scans = {}
+    for d in drops:
+        check_text(snapshots[d.uri].path, encoding, d.name)
+        scans[d.name] = scan_records(snapshots[d.uri].path, delimiter, options.quote)
+    inexact = [name for name, scan in scans.items() if not scan.spark_reads_exactly]
+    if inexact:
+        return (
+            f"{inexact[:3]}: a quoted value holds a carriage return (or quotes cannot be followed in a "
+            "file with carriage returns), which Spark's CSV parser would turn into a line feed"
+        )
+    return [snapshots[d.uri].size < split_min_bytes or not scans[d.name].splittable for d in drops]
+
+
+def _rows_on_spark(
+    spark: Any,
+    spec: DatasetSpec,
+    drops: list[Drop],
+    conversion: DropConversion,
+    archived: Mapping[str, ArchivedDrop],
+    whole: list[bool],
+    lake_uri: str,
+    storage_options: Mapping[str, Any] | None,
+    metadata: dict[str, Any],
+    rows_per_part: int,
+    say: Callable[[str], None],
+) -> StagedVersion:
+    """Spark's part of the conversion (the module docstring's reading, numbering, typing and writing) over
+    the archived drops; returns the parts the executors staged in the lake at ``lake_uri``."""
     names = [d.name for d in drops]
     headers = [conversion.stats.drop_columns[n] for n in names]
     columns = list(dict.fromkeys(c for h in headers for c in h))
-    frame = _read_drops(spark, spec, [archived[d.uri].uri for d in drops], headers, columns, whole)
+    paths = [archived[d.uri].uri for d in drops]
+    lines = spec.format == "fixed_width"
+    frame = _read_lines(spark, paths) if lines else _read_drops(spark, spec, paths, headers, columns, whole)
     F = functions_for(frame)  # noqa: N806
     try:
-        counted = frame.groupBy(DROP, BLOCK).agg(F.count(F.lit(1)).alias("records")).collect()
+        if lines:  # records are the lines that are neither blank nor comments: counted in Python
+            counted = (
+                frame.mapInArrow(_line_counter(spec.reader), COUNTS_SCHEMA)
+                .groupBy(DROP, BLOCK)
+                .agg(F.sum("records").alias("records"), F.sum("lines").alias("lines"))
+                .collect()
+            )
+        else:
+            counted = frame.groupBy(DROP, BLOCK).agg(F.count(F.lit(1)).alias("records")).collect()
     except Exception as exc:
         _reraise_drop_error(exc, names)
         raise
-    records: dict[int, list[tuple[int, int]]] = {}
+    records: dict[int, list[tuple[int, int, int]]] = {}
     for row in counted:
-        records.setdefault(int(row[DROP]), []).append((int(row[BLOCK]), int(row["records"])))
+        physical = int(row["lines"]) if lines else 0
+        records.setdefault(int(row[DROP]), []).append((int(row[BLOCK]), int(row["records"]), physical))
     first_record: dict[tuple[int, int], int] = {}
+    first_line: dict[tuple[int, int], int] = {}
     rows_per_file: dict[str, int] = {}
     bases: list[int] = []
     total = 0
     for i, name in enumerate(names):
-        offset = 0
-        for block, count in sorted(records.get(i, [])):
+        offset = line_offset = 0
+        for block, count, physical in sorted(records.get(i, [])):
             first_record[(i, block)] = offset
+            first_line[(i, block)] = line_offset
             offset += count
+            line_offset += physical
         rows = max(offset - 1, 0)  # the header is the first record
         if rows > spec.limits.max_rows:
             raise DropLimitError(name, f"{rows:,} rows, more than {spec.limits.max_rows:,} (limits.max_rows)")
@@ -495,12 +741,17 @@ def convert_partition_on_spark(
         f"{total:,} rows in {len(drops)} drop(s) ({sum(not w for w in whole)} split between tasks); "
         f"writing {parts} part(s) from the executors"
     )
-    typed = frame.mapInArrow(
-        _typer(
-            spec, conversion.schema, columns, names, [d.uri for d in drops], first_record, bases, total, parts
-        ),
-        _spark_schema(conversion.schema),
-    )
+    sources = [d.uri for d in drops]
+    if lines:
+        typer = _line_typer(
+            spec, conversion.schema, headers, names, sources, first_record, first_line, bases, total, parts
+        )
+    else:
+        widths = [len(h) for h in headers]
+        typer = _typer(
+            spec, conversion.schema, columns, names, widths, sources, first_record, bases, total, parts
+        )
+    typed = frame.mapInArrow(typer, _spark_schema(conversion.schema))
     try:
         staged = write_parts(
             typed, lake_uri, conversion.schema, parts=parts, key_columns=[], sort_columns=[POSITION],
@@ -512,14 +763,15 @@ def convert_partition_on_spark(
         raise
     staged.metadata.update(
         {
-            "rows_with_unparseable_values": _errors_in_parts(archive, staged),
+            "rows_with_unparseable_values": _errors_in_parts(
+                filesystem_for(lake_uri, storage_options), staged
+            ),
             "rows_per_file": rows_per_file,
-            "conversion_seconds": round(time.perf_counter() - started, 3),
             "parts": len(staged.parts),
             "drops_split_between_tasks": [n for n, w in zip(names, whole, strict=True) if not w],
         }
     )
-    return RawPartition(drops, report, staged, [archived[d.uri] for d in drops])
+    return staged
 
 
 def _spark_schema(schema: pa.Schema) -> Any:

@@ -195,6 +195,25 @@ def convert_archived_drops(
     converted exactly as at landing, with each row's ``_source_file`` the original landing file. The landing
     location is not read, so this works after the client replaced or deleted its file. No drift reference
     is used (drift changes metadata, not rows)."""
+    drops, snapshots, workdir = archived_snapshots(lake_fs, dataset, partition, inputs)
+    spec = client.datasets[dataset]
+    try:
+        conversion = DropConversion(drops, spec, None, progress=log, snapshots=snapshots, workdir=workdir)
+        archived = {item.source: item for item in inputs}
+        return _prepare(
+            client, dataset, partition, drops, conversion, archived, (None, None), check_drift=False
+        )
+    except BaseException:
+        workdir.cleanup()
+        raise
+
+
+def archived_snapshots(
+    lake_fs: LakeFileSystem, dataset: str, partition: str, inputs: list[ArchivedDrop]
+) -> tuple[list[Drop], dict[str, FileSnapshot], tempfile.TemporaryDirectory[str]]:
+    """Local copies of archived drops, each checked against its hash while copied
+    (:class:`~retina_assets.storage.content_store.ContentMismatchError`): the drops (named by their landing
+    files), drop URI -> snapshot, and the folder holding them (the caller removes it)."""
     workdir = tempfile.TemporaryDirectory(prefix="retina-drop-", dir=lake_fs.staging_dir())
     drops: list[Drop] = []
     snapshots: dict[str, FileSnapshot] = {}
@@ -206,16 +225,7 @@ def convert_archived_drops(
             raise ContentMismatchError(item.uri, item.sha256, digest)
         drops.append(Drop(item.source, item.name, item.size, item.sha256, dataset, partition))
         snapshots[item.source] = FileSnapshot(item.source, local, digest, os.path.getsize(local))
-    spec = client.datasets[dataset]
-    try:
-        conversion = DropConversion(drops, spec, None, progress=log, snapshots=snapshots, workdir=workdir)
-        archived = {item.source: item for item in inputs}
-        return _prepare(
-            client, dataset, partition, drops, conversion, archived, (None, None), check_drift=False
-        )
-    except BaseException:
-        workdir.cleanup()
-        raise
+    return drops, snapshots, workdir
 
 
 def _prepare(

@@ -557,27 +557,8 @@ def _iter_whitespace(
     """Fixed-width text. Without ``reader.widths``: whitespace-aligned columns (e.g. CDNOW), runs of spaces
     or tabs separate fields. With ``widths``: each field is the next ``width`` characters of the line,
     stripped (so values may contain spaces); a blank field is null."""
-    widths = options.widths
     header: list[str] | None = None
     buf: list[list[str | None]] = []
-
-    def split(line: str, lineno: int) -> list[str | None]:
-        if not widths:
-            return list(line.split())
-        text = line.rstrip("\r\n")
-        if len(text.rstrip()) > sum(widths):
-            raise DropReadError(
-                name,
-                f"line {lineno}: {len(text.rstrip())} characters, longer than the widths ({sum(widths)})",
-            )
-        out: list[str | None] = []
-        start = 0
-        for width in widths:
-            value = text[start : start + width].strip()
-            out.append(value or None)
-            start += width
-        return out
-
     longest = guard.limits.max_row_bytes
     markers = set(options.null_values) - {""}  # the spec's null markers (a blank field is null anyway)
 
@@ -595,23 +576,15 @@ def _iter_whitespace(
         for _ in range(options.header_row):
             next(numbered, None)
         for lineno, line in numbered:
-            if options.comment and line.lstrip().startswith(options.comment):
+            if not is_fixed_width_record(line, options):
                 continue
-            if not line.strip():
-                continue
-            fields = split(line, lineno)
+            fields = split_fixed_width(line, options.widths, name, lineno)
             if header is None:
                 guard.check_columns(len(fields))
                 header = [f or f"column_{i + 1}" for i, f in enumerate(fields)]
                 _refuse_duplicate_columns(header, name)
                 continue
-            if len(fields) != len(header):
-                raise DropReadError(
-                    name, f"line {lineno}: expected {len(header)} fields, found {len(fields)}"
-                )
-            if markers:
-                fields = [None if f in markers else f for f in fields]
-            buf.append(fields)
+            buf.append(fixed_width_fields(fields, len(header), markers, name, lineno))
             if len(buf) >= BATCH_ROWS:
                 yield _string_batch(header, buf)
                 buf = []
@@ -619,6 +592,41 @@ def _iter_whitespace(
         raise DropReadError(name, "no header row")
     if buf:
         yield _string_batch(header, buf)
+
+
+def is_fixed_width_record(line: str, options: ReaderOptions) -> bool:
+    """Whether a line of fixed-width text holds a record (or the header): not blank, not a comment."""
+    if options.comment and line.lstrip().startswith(options.comment):
+        return False
+    return bool(line.strip())
+
+
+def split_fixed_width(line: str, widths: list[int] | None, name: str, lineno: int) -> list[str | None]:
+    """The fields of one fixed-width line: runs of whitespace separate them, or (with ``widths``) each is
+    the next ``width`` characters, stripped, a blank one null."""
+    if not widths:
+        return list(line.split())
+    text = line.rstrip("\r\n")
+    if len(text.rstrip()) > sum(widths):
+        raise DropReadError(
+            name, f"line {lineno}: {len(text.rstrip())} characters, longer than the widths ({sum(widths)})"
+        )
+    out: list[str | None] = []
+    start = 0
+    for width in widths:
+        value = text[start : start + width].strip()
+        out.append(value or None)
+        start += width
+    return out
+
+
+def fixed_width_fields(
+    fields: list[str | None], expected: int, markers: set[str], name: str, lineno: int
+) -> list[str | None]:
+    """A data line's fields checked against the header's count, with the spec's null markers as null."""
+    if len(fields) != expected:
+        raise DropReadError(name, f"line {lineno}: expected {expected} fields, found {len(fields)}")
+    return [None if f in markers else f for f in fields] if markers else fields
 
 
 def _string_batch(header: list[str], rows: list[list[str | None]]) -> pa.RecordBatch:

@@ -1,6 +1,7 @@
 """Raw conversion on Spark gives the in-process raw rows, row for row and type for type (values, lineage,
 ``_raw_errors``), on the example clients' real drops and on dirty ones; bad drops fail naming the file;
-formats Spark does not read stay in-process and say why."""
+formats Spark does not read stay in-process and say why; the raw asset of an ``engine: spark`` client
+writes a multi-part version that ``verify`` rebuilds on Spark to the same hash."""
 
 from __future__ import annotations
 
@@ -8,22 +9,28 @@ import os
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pyarrow as pa
 import pytest
+import yaml
 
+from retina_assets.definitions import build_definitions
 from retina_assets.demo import FULL, load_source, to_client_format
 from retina_assets.engines.spark_raw import convert_partition_on_spark, scan_records
-from retina_assets.example_clients import write_completejourney_drops
+from retina_assets.example_clients import write_cdnow_drops, write_completejourney_drops
 from retina_assets.ingestion.raw_conversion import SCHEMA_SAMPLE_ROWS
 from retina_assets.ingestion.raw_stage import RawPartition, convert_partition
 from retina_assets.ingestion.readers import DropReadError
 from retina_assets.model.spec import ClientSpec, load_client_spec
-from retina_assets.settings import REPO_ROOT
+from retina_assets.settings import REPO_ROOT, LakeSettings
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.filesystem import filesystem_for
 from retina_assets.storage.versioned_store import StagedVersion, VersionedStore
+from retina_assets.verify import IDENTICAL, verify
+from retina_assets_tests.support.runs import materializations
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = pytest.mark.timeout(600)
+SPARK = pytest.mark.slow  # the tests that start Spark
 LONG_AGO = 1_000_000_000  # a delivery time past every completeness quiet period
 
 
@@ -118,6 +125,7 @@ def test_a_format_spark_does_not_read_stays_in_process_and_says_why(tmp_path: Pa
 # --- Spark ---------------------------------------------------------------------------------------------
 
 
+@SPARK
 def test_demo_drops_on_spark_match_in_process(tmp_path: Path, demo_drops, lake_env, spark_local) -> None:
     client = load_client_spec(REPO_ROOT / "clients" / "demo.yaml")
     folder = lake_env.landing / "demo"
@@ -130,6 +138,7 @@ def test_demo_drops_on_spark_match_in_process(tmp_path: Path, demo_drops, lake_e
         }
 
 
+@SPARK
 def test_a_large_real_drop_split_between_tasks_keeps_every_line_number(tmp_path: Path, spark_local) -> None:
     """100,000 lines of Online Retail as one drop, read by Spark in ~1 MiB splits and written as 4 parts:
     every row's ``_source_row`` and values are the in-process ones."""
@@ -195,6 +204,7 @@ def _dirty_drops(folder: Path) -> None:
     _drop(folder, "orders_20240105_late.csv", second)
 
 
+@SPARK
 def test_dirty_drops_on_spark_are_flagged_exactly_as_in_process(tmp_path: Path, spark_local) -> None:
     client = _client(DIRTY_SPEC)
     folder = tmp_path / "landing"
@@ -211,6 +221,7 @@ def test_dirty_drops_on_spark_are_flagged_exactly_as_in_process(tmp_path: Path, 
     }
 
 
+@SPARK
 def test_a_quoted_carriage_return_stays_in_process(tmp_path: Path, spark_local) -> None:
     client = _client(DIRTY_SPEC)
     folder = tmp_path / "landing"
@@ -233,6 +244,7 @@ def test_a_quoted_carriage_return_stays_in_process(tmp_path: Path, spark_local) 
     assert rows.column("note").to_pylist() == ["a\r\nb"]
 
 
+@SPARK
 @pytest.mark.parametrize(("bad_line", "shown"), [(b"2;B;1", "2;B;1"), (b"   ", "   ")])
 def test_a_malformed_record_fails_naming_the_file_and_record_on_both_engines(
     tmp_path, spark_local, bad_line, shown
@@ -252,6 +264,7 @@ def test_a_malformed_record_fails_naming_the_file_and_record_on_both_engines(
         _on_spark(folder, tmp_path / "lake-b", client, "orders", "2024-01-05", spark_local)
 
 
+@SPARK
 def test_invalid_utf8_fails_naming_the_file_and_byte(tmp_path: Path, spark_local) -> None:
     """Spark's reader would decode the byte as U+FFFD silently; the driver refuses the drop, as in-process."""
     spec = {"datasets": {"orders": {**DIRTY_SPEC["datasets"]["orders"], "reader": {"delimiter": ";"}}}}
@@ -268,6 +281,7 @@ def test_invalid_utf8_fails_naming_the_file_and_byte(tmp_path: Path, spark_local
         _on_spark(folder, tmp_path / "lake-b", client, "orders", "2024-01-05", spark_local)
 
 
+@SPARK
 def test_dirty_drops_through_spark_connect(tmp_path: Path, spark_connect_url: str) -> None:
     from retina_assets.engines.spark import connect_session
 
@@ -278,3 +292,100 @@ def test_dirty_drops_through_spark_connect(tmp_path: Path, spark_connect_url: st
     session = connect_session(spark_connect_url)
     rows, _ = _on_spark(folder, tmp_path / "lake-b", client, "orders", "2024-01-05", session)
     _assert_same(rows, expected)
+
+
+@SPARK
+def test_a_spark_raw_version_from_the_asset_verifies_identical(
+    lake_env, demo_drops, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spark_local
+) -> None:
+    """The raw asset of an ``engine: spark`` client writes a multi-part version with Spark's executors;
+    ``verify`` rebuilds it on Spark from the archived drop to the same content hash."""
+    spec = yaml.safe_load((REPO_ROOT / "clients" / "demo.yaml").read_text(encoding="utf-8"))
+    clients = tmp_path / "clients-spark"
+    clients.mkdir()
+    (clients / "demo.yaml").write_text(yaml.safe_dump({**spec, "engine": "spark"}), encoding="utf-8")
+    monkeypatch.setenv("RETINA_CLIENTS_DIR", str(clients))
+    settings = LakeSettings(str(lake_env.lake), str(lake_env.landing), str(clients))
+    with dg.instance_for_test() as instance:
+        result = dg.materialize(
+            [build_definitions(settings).resolve_assets_def(dg.AssetKey(["demo", "raw_orders"]))],
+            partition_key="2010-12-01",
+            instance=instance,
+        )
+    assert result.success
+    meta = materializations(result)["demo/raw_orders"]
+    assert meta["retina/engine"] == "spark"
+    path = meta["path"]
+    assert DatasetRef(path).is_multipart
+    verdicts = verify(str(lake_env.lake), path)
+    assert [v.status for v in verdicts] == [IDENTICAL], verdicts[0].report()
+
+
+@SPARK
+def test_cdnow_fixed_width_drops_on_spark_match_in_process(tmp_path: Path, spark_local) -> None:
+    landing = tmp_path / "landing"
+    write_cdnow_drops(landing, days=2)
+    client = load_client_spec(REPO_ROOT / "clients" / "cdnow.yaml")
+    folder = landing / "cdnow"
+    for day in ("1997-01-01", "1997-01-02"):
+        expected = _in_process(folder, tmp_path / "lake-a", client, "purchases", day)
+        rows, _ = _on_spark(folder, tmp_path / "lake-b", client, "purchases", day, spark_local)
+        _assert_same(rows, expected)
+
+
+FIXED_WIDTH_SPEC = {
+    "datasets": {
+        "orders": {
+            "canonical": "orders",
+            "format": "fixed_width",
+            "pattern": r"orders_(?P<as_of_date>\d{8})\.txt",
+            "as_of_date": {"from": "filename", "format": "%Y%m%d"},
+            "reader": {"comment": "#", "null_values": ["", "NA"]},
+            "columns": {
+                "order": {"name": "order_id"},
+                "product": {"name": "product_id"},
+                "qty": {"name": "quantity", "type": "int64"},
+                "price": {"name": "unit_price", "type": "float64"},
+                "at": {"name": "order_ts", "type": "timestamp", "formats": ["%Y%m%d"]},
+            },
+        }
+    }
+}
+
+
+@SPARK
+def test_fixed_width_split_between_tasks_keeps_line_numbers_and_errors(tmp_path: Path, spark_local) -> None:
+    """Comment and blank lines between records, null markers, bad values; read by Spark in 64 KiB splits.
+    A line with a missing field fails both engines with the same message and line number."""
+    client = _client(FIXED_WIDTH_SPEC)
+    lines = ["# export", "order product qty price at"]
+    for i in range(20_000):
+        qty = "NA" if i % 97 == 0 else ("1,5" if i % 1_001 == 0 else str(i % 13))
+        lines.append(f"{i} P{i % 50} {qty} {i % 7}.25 {'20240105' if i % 503 else 'someday'}")
+        if i % 211 == 0:
+            lines += ["", "   # a comment", "\t"]
+    folder = tmp_path / "landing"
+    _drop(folder, "orders_20240105.txt", ("\r\n".join(lines) + "\r\n").encode())
+    expected = _in_process(folder, tmp_path / "lake-a", client, "orders", "2024-01-05")
+    previous = spark_local.conf.get("spark.sql.files.maxPartitionBytes")
+    spark_local.conf.set("spark.sql.files.maxPartitionBytes", str(64 << 10))
+    try:
+        rows, prepared = _on_spark(
+            folder, tmp_path / "lake-b", client, "orders", "2024-01-05", spark_local, split_min_bytes=1
+        )
+        assert prepared.stream.metadata["drops_split_between_tasks"] == ["orders_20240105.txt"]
+        _assert_same(rows, expected)
+        assert any(rows.column("_raw_errors").to_pylist())
+
+        lines.append("20000 P0 1 2.25")
+        _drop(folder, "orders_20240105.txt", ("\r\n".join(lines) + "\r\n").encode())
+        with pytest.raises(DropReadError) as in_process:
+            _in_process(folder, tmp_path / "lake-c", client, "orders", "2024-01-05")
+        with pytest.raises(DropReadError) as on_spark:
+            _on_spark(
+                folder, tmp_path / "lake-d", client, "orders", "2024-01-05", spark_local, split_min_bytes=1
+            )
+    finally:
+        spark_local.conf.set("spark.sql.files.maxPartitionBytes", previous)
+    assert str(on_spark.value) == str(in_process.value)
+    assert f"line {len(lines)}: expected 5 fields, found 4" in str(on_spark.value)
