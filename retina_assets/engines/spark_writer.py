@@ -183,7 +183,8 @@ def write_parts(
     store = VersionedStore(lake_uri, storage_options=storage_options)
     area = store.staging_area()
     F = functions_for(frame)  # noqa: N806
-    selected = frame.select(*[F.col(f"`{c}`") for c in dict.fromkeys([*schema.names, *sort_columns, *given])])
+    kept = dict.fromkeys([*schema.names, *key_columns, *sort_columns, *given])  # a key outside the schema too
+    selected = frame.select(*[F.col(f"`{c}`") for c in kept])
     if part_column:
         placed = selected.withColumn(PART_COLUMN, F.col(f"`{part_column}`").cast("long")).repartition(
             parts, F.col(PART_COLUMN)

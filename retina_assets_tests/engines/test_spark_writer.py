@@ -124,3 +124,15 @@ def test_one_pass_writes_several_outputs_a_window_at_a_time(tmp_path, spark_loca
     read = DatasetRef(first["odd"].path, first["odd"].content_hash).to_arrow()
     assert read.sort_by("line").equals(table.filter(pc.equal(pc.bit_wise_and(table.column("line"), 1), 1)))
     assert not any((tmp_path / "_staging").iterdir())
+
+
+def test_parts_keyed_by_a_column_the_output_does_not_keep(tmp_path, spark_local):
+    table = _table(200)
+    out = pa.schema([SCHEMA.field("line"), SCHEMA.field("amount")])
+    staged = write_parts(
+        spark_local.createDataFrame(table.to_pandas()), str(tmp_path), out, parts=2,
+        key_columns=["customer_id"], sort_columns=["line"],
+    )  # fmt: skip
+    version = _commit(VersionedStore(str(tmp_path)), staged)
+    read = DatasetRef(version.path, version.content_hash).to_arrow()
+    assert read.schema == out and read.sort_by("line").equals(table.select(out.names))

@@ -62,10 +62,15 @@ def test_dry_run_then_real_run(request: pytest.FixtureRequest, backend: str, tmp
     lake.unpin(made["validated"][3].path, "model v1 retired")
     client = _client(RetentionPolicy(keep_last=2, keep_days=0, zones={"rejected": {"keep_days": 365}}))
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=2)
+    # an empty temp folder of its own: the machine's temp folder holds other processes' live work folders
+    # (``retina-*``), which a real run two days "later" would delete
+    temp = str(tmp_path / "no-temp")
 
     # nothing younger than the grace period goes, whatever the policy
-    assert [r for r in plan_retention(store, [client]).removals if r.kind == "version"] == []
-    plan = plan_retention(store, [client], now=later)
+    assert [
+        r for r in plan_retention(store, [client], local_temp_dir=temp).removals if r.kind == "version"
+    ] == []
+    plan = plan_retention(store, [client], now=later, local_temp_dir=temp)
     planned = sorted(r.uri for r in plan.removals if r.kind == "version")
     kept = {v.path for v in (made["raw"][0], made["raw"][1], made["validated"][1])}  # pinned, lineage
     kept |= {v.path for zone in ("raw", "validated") for v in made[zone][-2:]}  # the last 2 (with current)
@@ -86,7 +91,11 @@ def test_dry_run_then_real_run(request: pytest.FixtureRequest, backend: str, tmp
     # the data is intact: current views, lineage and a second run that has nothing left to do
     assert not fsck(store.lake_uri).damaged
     assert len(lake.load("acme/raw_orders")) == 6
-    assert [r for r in plan_retention(store, [client], now=later).removals if r.kind == "version"] == []
+    assert [
+        r
+        for r in plan_retention(store, [client], now=later, local_temp_dir=temp).removals
+        if r.kind == "version"
+    ] == []
     with pytest.raises(lake_api.LakeLookupError, match="was deleted at"):
         lake.load("acme/raw_orders", version=made["raw"][2].content_hash)
 
