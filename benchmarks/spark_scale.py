@@ -444,6 +444,9 @@ def run(
     for size in (rows, rows * scale):
         log(f"generating {size:,} rows ...")
         drop = generate(size, data_dir)
+        # a finished upload: a drop written moments ago is still in the client's quiet period
+        finished = time.time() - 3600
+        os.utime(drop.path, (finished, finished))
         for engine in engines:
             log(f"{size:,} rows on {ENGINE_LABEL.get(engine, engine)} ...")
             one = measure_pipeline(drop, engine, work)

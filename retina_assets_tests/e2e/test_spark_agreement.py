@@ -18,6 +18,7 @@ from benchmarks.spark_scale import SORT_KEYS, client_specs, compare_outputs, run
 from retina_assets.demo import SAMPLE
 from retina_assets.engines.spark import SPARK_REMOTE_ENV
 from retina_assets.storage.versioned_store import VersionedStore
+from retina_assets_tests.support.landing import settled
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 ROWS = 30_000  # more than the bundled sample's 25,281 lines: the second copy has new order and customer ids
@@ -25,7 +26,9 @@ ROWS = 30_000  # more than the bundled sample's 25,281 lines: the second copy ha
 
 @pytest.fixture(scope="module")
 def drop(tmp_path_factory: pytest.TempPathFactory) -> GeneratedDrop:
-    return generate(ROWS, tmp_path_factory.mktemp("drops"), source=SAMPLE)
+    generated = generate(ROWS, tmp_path_factory.mktemp("drops"), source=SAMPLE)
+    settled(generated.path)  # a finished upload: past the demo client's quiet period
+    return generated
 
 
 def pipeline(drop: GeneratedDrop, engine: str, work: Path) -> dict[str, Any]:
