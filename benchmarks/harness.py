@@ -33,6 +33,8 @@ class Measurement:
     rows: int
     peak_rss: int
     result: dict[str, Any] = field(default_factory=dict)
+    # (time.time(), RSS by role) every sample, when asked for (``measure(..., by_role=True)``)
+    samples: list[tuple[float, dict[str, int]]] = field(default_factory=list)
 
     @property
     def rows_per_second(self) -> float:
@@ -84,6 +86,27 @@ def _tree_rss(proc: psutil.Process) -> int:
     return total
 
 
+def rss_by_role(proc: psutil.Process) -> dict[str, int]:
+    """RSS of ``proc``'s process tree by role: ``python`` (``proc`` itself: the Spark driver's Python side),
+    ``jvm`` (Java processes: in local mode the driver JVM, which also runs the executors), ``workers``
+    (processes under a JVM: Spark's Python workers and their daemon) and ``other`` (anything else)."""
+    out = {"python": 0, "jvm": 0, "workers": 0, "other": 0}
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return out
+    roles: dict[int, str] = {proc.pid: "python"}
+    for p in procs[1:]:  # parents come before their children in psutil's recursive listing
+        with contextlib.suppress(psutil.Error):
+            parent = roles.get(p.ppid(), "other")
+            java = p.name().startswith("java")
+            roles[p.pid] = "jvm" if java else "workers" if parent in ("jvm", "workers") else "other"
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            out[roles.get(p.pid, "other")] += p.memory_info().rss
+    return out
+
+
 def child_env() -> dict[str, str]:
     """The environment for measured processes: bytecode caching on (as in a deployed image).
 
@@ -116,9 +139,19 @@ class WorkloadError(RuntimeError):
     """A workload process failed; the message carries the end of its stderr."""
 
 
-def measure(task: str, timeout: float = 1800, **kwargs: Any) -> Measurement:
-    """Run ``benchmarks.workloads`` ``task`` with ``kwargs`` in a fresh process and measure it."""
-    env = child_env()
+def measure(
+    task: str,
+    timeout: float = 1800,
+    env: dict[str, str] | None = None,
+    by_role: bool = False,
+    **kwargs: Any,
+) -> Measurement:
+    """Run ``benchmarks.workloads`` ``task`` with ``kwargs`` in a fresh process and measure it.
+
+    ``env`` overrides variables of :func:`child_env`; ``by_role`` keeps every sample's RSS by role
+    (:func:`rss_by_role`) in :attr:`Measurement.samples`.
+    """
+    env = {**child_env(), **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.workloads", task, json.dumps(kwargs)],
         cwd=REPO_ROOT,
@@ -130,11 +163,17 @@ def measure(task: str, timeout: float = 1800, **kwargs: Any) -> Measurement:
     peak = 0
     ps = psutil.Process(proc.pid)
     stop = threading.Event()
+    samples: list[tuple[float, dict[str, int]]] = []
 
     def sample() -> None:
         nonlocal peak
         while not stop.is_set():
-            peak = max(peak, _tree_rss(ps))
+            if by_role:
+                roles = rss_by_role(ps)
+                samples.append((time.time(), roles))
+                peak = max(peak, sum(roles.values()))
+            else:
+                peak = max(peak, _tree_rss(ps))
             time.sleep(SAMPLE_SECONDS)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -152,11 +191,20 @@ def measure(task: str, timeout: float = 1800, **kwargs: Any) -> Measurement:
     if proc.returncode != 0 or not lines:
         raise WorkloadError(f"{task} failed (exit {proc.returncode}):\n{err[-3000:]}")
     result = json.loads(lines[-1][len("RESULT ") :])
+    # what a JVM says as it fails (OutOfMemoryError, a lost executor) is only on the process's stderr
+    notes = [
+        ln.strip()
+        for ln in err.splitlines()
+        if ("OutOfMemoryError" in ln or "Exception" in ln) and not ln.strip().startswith("at ")
+    ]
+    if notes:
+        result["stderr_notes"] = list(dict.fromkeys(notes))[:20]
     return Measurement(
         seconds=float(result["seconds"]),
         rows=int(result["rows"]),
         peak_rss=max(peak, int(result.get("peak_rss_bytes", 0))),
         result=result,
+        samples=samples,
     )
 
 

@@ -17,6 +17,11 @@ Workloads:
 * ``baseline_pipeline``: the independent DuckDB SQL or polars whole pipeline (``benchmarks/baseline_*.py``).
 * ``features``: what ``demo/order_summary`` runs from that validated version, in-process (polars) or on
   local Spark (:func:`~retina_assets.engines.spark_features.build_on_spark`).
+* ``lake_pipeline``: the demo client's Dagster assets (raw, validated + rejected, ``order_summary``) as
+  three runs on one instance, for a copy of the client set to ``engine``; per stage: wall and CPU seconds
+  of the process tree, the peak RSS of this process and of the Spark driver JVM, the JVM's heap (see
+  :mod:`benchmarks.spark_scale`).
+* ``compare_versions``: two lakes' versions of the same stages compared row for row and type for type.
 """
 
 from __future__ import annotations
@@ -388,6 +393,58 @@ def baseline_pipeline(tool: str, csv: str, out: str) -> dict[str, Any]:
     return stages.result(rows)
 
 
+def lake_pipeline(
+    landing: str, lake: str, clients: str, partition: str, engine: str, remote: str | None = None
+) -> dict[str, Any]:
+    """The demo client's assets for ``partition`` on ``engine``, one run per stage on one Dagster instance
+    (:func:`benchmarks.spark_scale.run_lake_stages`), with the figures of every stage.
+
+    ``clients`` holds the client specs (a copy of ``clients/demo.yaml`` with ``engine`` set); ``remote``
+    puts Spark steps on a Spark Connect server. The local Spark session is started (and timed, as
+    ``phases.session``) before the stages, as a code server that keeps its session would have it.
+    """
+    import os
+
+    from benchmarks.spark_scale import ProcessProbe, run_lake_stages
+
+    if remote:
+        os.environ["RETINA_SPARK_REMOTE"] = remote
+    probe = ProcessProbe()
+    phases: dict[str, float] = {}
+    session = None
+    if engine == "spark":
+        from retina_assets.engines.spark import spark_session
+
+        # the session the Spark resource returns (same config, same process), started outside the stages
+        t = time.perf_counter()
+        session = spark_session()
+        session.range(1).count()
+        phases["session"] = time.perf_counter() - t
+        probe.attach_spark(session)
+    stages = run_lake_stages(landing, lake, clients, partition, probe)
+    raw = stages.get("raw", {}).get("outputs", {}).get("demo/raw_orders", {})
+    spark_info = probe.spark_info()
+    if session is not None and not remote and not probe.jvm_lost:
+        session.stop()
+    return {
+        "seconds": sum(s["wall"] for s in stages.values()),
+        "rows": int(raw.get("row_count") or 0),
+        "engine": engine,
+        "phases": phases,
+        "stages": stages,
+        "spark": spark_info,
+    }
+
+
+def compare_versions(left: str, right: str) -> dict[str, Any]:
+    """Compare the versions two ``lake_pipeline`` results (JSON files) recorded, stage by stage."""
+    from benchmarks.spark_scale import compare_outputs
+
+    started = time.perf_counter()
+    comparison = compare_outputs(json.loads(Path(left).read_text()), json.loads(Path(right).read_text()))
+    return {"seconds": time.perf_counter() - started, "rows": 0, "comparison": comparison}
+
+
 def _parquet_rows(path: str) -> int:
     import pyarrow.parquet as pq
 
@@ -402,6 +459,8 @@ TASKS = {
     "features": features,
     "project_pipeline": project_pipeline,
     "baseline_pipeline": baseline_pipeline,
+    "lake_pipeline": lake_pipeline,
+    "compare_versions": compare_versions,
 }
 
 

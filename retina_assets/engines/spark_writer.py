@@ -176,6 +176,8 @@ def write_parts(
     ``0 .. parts - 1``, e.g. contiguous ranges of a drop's rows, so the parts read in order give the rows
     in the order of the source.
     """
+    if parts < 1:
+        raise ValueError(f"parts must be at least 1, got {parts}")
     given = [part_column] if part_column else []
     _check_columns(frame, [*schema.names, *key_columns, *sort_columns, *given])
     store = VersionedStore(lake_uri, storage_options=storage_options)
@@ -184,8 +186,6 @@ def write_parts(
     kept = dict.fromkeys([*schema.names, *key_columns, *sort_columns, *given])  # a key outside the schema too
     selected = frame.select(*[F.col(f"`{c}`") for c in kept])
     if part_column:
-        if parts < 1:
-            raise ValueError(f"parts must be at least 1, got {parts}")
         placed = selected.withColumn(PART_COLUMN, F.col(f"`{part_column}`").cast("long")).repartition(
             parts, F.col(PART_COLUMN)
         )
