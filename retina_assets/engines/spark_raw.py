@@ -79,13 +79,14 @@ from retina_assets.ingestion.raw_stage import (
     convert_partition,
     describe_partition,
     partition_drops,
+    planned_archive,
     snapshot_drops,
 )
 from retina_assets.ingestion.readers import fixed_width_fields, is_fixed_width_record, split_fixed_width
 from retina_assets.ingestion.snapshot import FileSnapshot
 from retina_assets.model.naming import RAW_ERRORS
 from retina_assets.model.spec import ClientSpec, DatasetSpec
-from retina_assets.storage.content_store import ArchivedDrop, archive_uri
+from retina_assets.storage.content_store import ArchivedDrop
 from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for
 from retina_assets.storage.versioned_store import StagedVersion
 
@@ -574,16 +575,7 @@ def convert_partition_on_spark(
         whole = _split_plan(spec, drops, snapshots, split_min_bytes)
         if isinstance(whole, str):
             return in_process(whole)
-        planned = {
-            d.uri: ArchivedDrop(
-                archive_uri(archive.root_uri, client.client, dataset, snapshots[d.uri].sha256, d.name),
-                snapshots[d.uri].sha256,
-                d.uri,
-                d.name,
-                snapshots[d.uri].size,
-            )  # fmt: skip
-            for d in drops
-        }
+        planned = planned_archive(archive, client.client, dataset, drops, snapshots)
         report, metadata = describe_partition(
             client, dataset, partition, drops, conversion, planned, previous_schema
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,16 +159,7 @@ def convert_partition(
             workdir=workdir,
             expected_sha256=expected_sha256,
         )
-        archived = {
-            d.uri: ArchivedDrop(
-                archive_uri(archive.root_uri, client.client, dataset, snapshots[d.uri].sha256, d.name),
-                snapshots[d.uri].sha256,
-                d.uri,
-                d.name,
-                snapshots[d.uri].size,
-            )  # fmt: skip
-            for d in drops
-        }
+        archived = planned_archive(archive, client.client, dataset, drops, snapshots)
 
         def keep() -> None:
             # once every batch was read (a drop refused half-way leaves nothing in the lake), before the raw
@@ -180,6 +171,26 @@ def convert_partition(
     except BaseException:
         workdir.cleanup()  # a refused drop leaves no snapshot behind
         raise
+
+
+def planned_archive(
+    archive: LakeFileSystem,
+    client: str,
+    dataset: str,
+    drops: Sequence[Drop],
+    snapshots: Mapping[str, FileSnapshot],
+) -> dict[str, ArchivedDrop]:
+    """Landing URI -> where each snapshotted drop is (or will be) kept in the lake's archive, by its hash."""
+    return {
+        d.uri: ArchivedDrop(
+            archive_uri(archive.root_uri, client, dataset, snapshots[d.uri].sha256, d.name),
+            snapshots[d.uri].sha256,
+            d.uri,
+            d.name,
+            snapshots[d.uri].size,
+        )  # fmt: skip
+        for d in drops
+    }
 
 
 def convert_archived_drops(
