@@ -36,13 +36,14 @@ LINEAGE = [(SOURCE_FILE, "ascending"), (SOURCE_ROW, "ascending")]
 
 
 def _on_spark(
-    spark, lake: Path, raw: Path, spec: DatasetSpec, bucket_rows: int
+    spark, lake: Path, raw: Path | DatasetRef, spec: DatasetSpec, bucket_rows: int
 ) -> tuple[ValidationOutcome, OutcomeSummary, int, dict[str, DatasetVersion]]:  # type: ignore[no-untyped-def]
     """Validate the raw file on Spark into ``lake``; the committed outputs read back in drop order (as the
     in-process outcome has them), the summary, the number of parts and the committed versions."""
     store = VersionedStore(str(lake))
     ctx = CheckContext("2010-12-03")
-    result = validate_on_spark(spark, DatasetRef(str(raw)), spec, ctx, store, bucket_rows=bucket_rows)
+    ref = raw if isinstance(raw, DatasetRef) else DatasetRef(str(raw))
+    result = validate_on_spark(spark, ref, spec, ctx, store, bucket_rows=bucket_rows)
     try:
         tables, versions = {}, {}
         for zone, staged in (("validated", result.valid), ("rejected", result.rejected)):
@@ -204,9 +205,7 @@ def test_asset_spark_validation_finds_key_repeats_whose_other_columns_differ(
 def test_spark_validates_a_multipart_raw_version_as_its_rows(tmp_path: Path, spark_local) -> None:
     """The Spark engine is given a multi-part raw version's folder (``raw.uri``) and reads it as one
     dataset: the same outcome as validating the same rows in-process."""
-    from retina_assets.engines.stages import run_validation
-    from retina_assets.storage.dataset_ref import DatasetRef
-    from retina_assets.storage.versioned_store import VersionedStore, stage_part
+    from retina_assets.storage.versioned_store import stage_part
 
     spec = load_client_spec(REPO_ROOT / "clients" / "demo.yaml").datasets["orders"]
     raw = demo_raw_orders(SAMPLE)
@@ -227,8 +226,10 @@ def test_spark_validates_a_multipart_raw_version_as_its_rows(tmp_path: Path, spa
     ref = DatasetRef(version.path, version.content_hash, version.row_count)
     assert ref.is_multipart and ref.to_arrow_schema() == table.schema
     local = validate_dataset(day, spec)
-    spark_local.conf.set("spark.sql.shuffle.partitions", "4")
-    on_spark = run_validation(spec, ref, "spark", spark=lambda: spark_local)
+    on_spark, summary, _parts, _versions = _on_spark(
+        spark_local, tmp_path / "out", ref, spec, bucket_rows=600
+    )
     assert on_spark.raw_rows == len(day) and on_spark.rule_counts == local.rule_counts
+    assert summary == OutcomeSummary.of(local, spec, CheckContext("2010-12-03"))
     pd.testing.assert_frame_equal(on_spark.valid, local.valid, check_dtype=False)
     pd.testing.assert_frame_equal(on_spark.rejected, local.rejected, check_dtype=False)
