@@ -77,10 +77,7 @@ from retina_assets.storage.parts import (
 )
 from retina_assets.storage.versioned_store import (
     DatasetVersion,
-    RecordBatchStream,
-    StagedVersion,
     VersionedStore,
-    table_from_any,
 )
 
 IDENTICAL, DIFFERENT, CANNOT = "IDENTICAL", "DIFFERENT", "CANNOT VERIFY"
@@ -280,17 +277,8 @@ def rebuild(
                 for d in drops
             ]
             prepared = convert_archived_drops(lake_fs, spec, dataset, partition, changed)
-        stream = prepared.stream
-        if isinstance(stream, StagedVersion):
-            rebuilt = scratch.commit_parts(
-                RAW, spec.client, dataset, partition, stream.parts, schema=stream.schema,
-                input_paths=stream.input_paths, staging_area=stream.staging_area,
-                provenance=record(RAW, [d.to_input() for d in prepared.archived]),
-            )  # fmt: skip
-            return Rebuilt(rebuilt, scratch, notes + reasons)
-        rebuilt = scratch.write(
-            RAW, spec.client, dataset, partition, stream.batches, schema=stream.schema,
-            input_paths=stream.input_paths, table_layout=stream.table_layout,
+        rebuilt = scratch.write_output(
+            RAW, spec.client, dataset, partition, prepared.stream,
             provenance=record(RAW, [d.to_input() for d in prepared.archived]),
         )  # fmt: skip
         return Rebuilt(rebuilt, scratch, notes + reasons)
@@ -331,9 +319,9 @@ def _rebuild_from_versions(
         try:
             pair = {}
             for out_zone, rows in ((VALIDATED, outcome.valid), (REJECTED, outcome.rejected)):
-                pair[out_zone] = _write(
-                    scratch, out_zone, spec.client, dataset, partition, rows, [raw_path],
-                    record(out_zone, _hashed([raw_path])),
+                pair[out_zone] = scratch.write_output(
+                    out_zone, spec.client, dataset, partition, rows, input_paths=[raw_path],
+                    provenance=record(out_zone, _hashed([raw_path])),
                 )  # fmt: skip
         finally:
             outcome.close()
@@ -356,9 +344,9 @@ def _rebuild_from_versions(
             feature, refs, "pandas" if feature.history else engine, spark=spark, as_of_date=partition,
             store=scratch,
         )  # fmt: skip
-        rebuilt = _write(
-            scratch, FEATURES, spec.client, dataset, partition, rows, list(local),
-            record(FEATURES, _hashed(list(local))),
+        rebuilt = scratch.write_output(
+            FEATURES, spec.client, dataset, partition, rows, input_paths=list(local),
+            provenance=record(FEATURES, _hashed(list(local))),
         )  # fmt: skip
         return Rebuilt(rebuilt, scratch, reasons)
     raise CannotVerify(f"{version.path}: unknown zone {zone!r}")
@@ -366,33 +354,6 @@ def _rebuild_from_versions(
 
 def _hashed(paths: list[str]) -> list[dict[str, Any]]:
     return [{"path": p, "sha256": hash_from_name(p)} for p in paths]
-
-
-def _write(
-    store: VersionedStore,
-    zone: str,
-    client: str,
-    dataset: str,
-    partition: str,
-    rows: Any,
-    inputs: list[str],
-    provenance: dict[str, Any] | None,
-) -> DatasetVersion:
-    """Write a stage output exactly as the IO manager does (a stream as streamed, a frame as a table, parts
-    a Spark job staged as one multi-part version)."""
-    if isinstance(rows, StagedVersion):
-        return store.commit_parts(
-            zone, client, dataset, partition, rows.parts, schema=rows.schema,
-            input_paths=[*rows.input_paths, *inputs], provenance=provenance, staging_area=rows.staging_area,
-        )  # fmt: skip
-    if isinstance(rows, RecordBatchStream):
-        return store.write(
-            zone, client, dataset, partition, rows.batches, schema=rows.schema, input_paths=inputs,
-            table_layout=rows.table_layout, provenance=provenance,
-        )  # fmt: skip
-    return store.write(
-        zone, client, dataset, partition, table_from_any(rows), input_paths=inputs, provenance=provenance
-    )
 
 
 def restore(

@@ -40,7 +40,7 @@ from retina_assets.storage.versioned_store import (
     RecordBatchStream,
     StagedVersion,
     VersionedStore,
-    table_from_any,
+    output_input_paths,
 )
 
 # (run_id, step_key) -> input paths loaded by that step; load_input and handle_output of one step run in
@@ -108,30 +108,27 @@ def write_output(
     the version and the output's own metadata (plain values). ``basis`` (from
     :func:`retina_assets.model.provenance.provenance_basis`, optionally with ``inputs``) is completed into the
     version's provenance record."""
-    described = isinstance(obj, RecordBatchStream | StagedVersion)
-    paths = [*obj.input_paths, *input_paths] if described else list(input_paths)
+    paths = output_input_paths(obj, input_paths)
     provenance = None
     if basis is not None:
         given = basis.get("inputs")
         core = {k: v for k, v in basis.items() if k != "inputs"}
         provenance = complete_provenance(core, provenance_inputs(paths, given), run_id, partition)
+    version = store.write_output(
+        name.zone,
+        name.client,
+        name.dataset,
+        partition,
+        obj,
+        input_paths=input_paths,
+        run_id=run_id,
+        provenance=provenance,
+    )
     if isinstance(obj, StagedVersion):
-        version = store.commit_parts(
-            name.zone, name.client, name.dataset, partition, obj.parts, schema=obj.schema,
-            input_paths=paths, run_id=run_id, provenance=provenance, staging_area=obj.staging_area,
-        )  # fmt: skip
         return version, dict(obj.metadata)
     if isinstance(obj, RecordBatchStream):
-        version = store.write(
-            name.zone, name.client, name.dataset, partition, obj.batches, schema=obj.schema,
-            input_paths=paths, run_id=run_id, table_layout=obj.table_layout, provenance=provenance,
-        )  # fmt: skip
         after = obj.after_write() if obj.after_write is not None else {}
         return version, {**obj.metadata, **after}
-    version = store.write(
-        name.zone, name.client, name.dataset, partition, table_from_any(obj), input_paths=paths,
-        run_id=run_id, provenance=provenance,
-    )  # fmt: skip
     return version, {}
 
 

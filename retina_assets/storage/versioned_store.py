@@ -208,6 +208,12 @@ def _clean_schema(schema: pa.Schema) -> pa.Schema:
     return schema.with_metadata(meta or None)
 
 
+def output_input_paths(output: Any, input_paths: Sequence[str] = ()) -> list[str]:
+    """The inputs of a stage output: those a stream or staged version names itself, then ``input_paths``."""
+    own = output.input_paths if isinstance(output, RecordBatchStream | StagedVersion) else []
+    return [*own, *input_paths]
+
+
 def table_from_any(data: Any) -> pa.Table:
     """Accept a pyarrow Table, a pandas or polars DataFrame and return a pyarrow Table."""
     if isinstance(data, pa.Table):
@@ -324,6 +330,37 @@ class VersionedStore:
             self._replace_view(zone, client, dataset, partition, [staged])
         self._settle_view(zone, client, dataset, partition, digest)
         return dataclasses.replace(version, commit_seq=entry.seq, committed_at=entry.at)
+
+    def write_output(
+        self,
+        zone: str,
+        client: str,
+        dataset: str,
+        partition: str,
+        output: Any,
+        *,
+        input_paths: Sequence[str] = (),
+        run_id: str | None = None,
+        provenance: Mapping[str, Any] | None = None,
+    ) -> DatasetVersion:
+        """Write any stage output as a version of the partition: a :class:`StagedVersion` whose parts were
+        already written is committed (:meth:`commit_parts`), a :class:`RecordBatchStream` is streamed, a table
+        or frame is written whole (:meth:`write`). Its inputs are :func:`output_input_paths`."""
+        paths = output_input_paths(output, input_paths)
+        if isinstance(output, StagedVersion):
+            return self.commit_parts(
+                zone, client, dataset, partition, output.parts, schema=output.schema, input_paths=paths,
+                run_id=run_id, provenance=provenance, staging_area=output.staging_area,
+            )  # fmt: skip
+        if isinstance(output, RecordBatchStream):
+            return self.write(
+                zone, client, dataset, partition, output.batches, schema=output.schema, input_paths=paths,
+                run_id=run_id, table_layout=output.table_layout, provenance=provenance,
+            )  # fmt: skip
+        return self.write(
+            zone, client, dataset, partition, table_from_any(output), input_paths=paths, run_id=run_id,
+            provenance=provenance,
+        )  # fmt: skip
 
     def staging_area(self) -> str:
         """A fresh folder in the lake (``<lake>/_staging/<id>``) for the parts of one multi-part write,
