@@ -164,6 +164,14 @@ def run_raw(drop: GeneratedDrop, repeats: int, work: Path) -> dict[str, Series]:
             "polars_raw", _fresh(out), {"csv": str(drop.path), "out": str(out / "polars.parquet")},
         ),
     }  # fmt: skip
+    return _take_turns(tools, drop, repeats)
+
+
+def _take_turns(
+    tools: dict[str, tuple[str, Callable[[], None], dict[str, str]]], drop: GeneratedDrop, repeats: int
+) -> dict[str, Series]:
+    """Each tool's task measured ``repeats`` times, the tools taking turns (one run of each, then the next
+    round) after the drop was read through once, so no tool pays a cold page cache the others do not."""
     series = {name: Series(name, []) for name in tools}
     _read_through(drop.path)
     for _ in range(repeats):
@@ -184,13 +192,7 @@ def run_pipeline(drop: GeneratedDrop, repeats: int, work: Path) -> dict[str, Ser
         "DuckDB SQL": ("baseline_pipeline", _fresh(out), {"tool": "duckdb", "csv": csv, "out": str(out)}),
         "polars": ("baseline_pipeline", _fresh(out), {"tool": "polars", "csv": csv, "out": str(out)}),
     }  # fmt: skip
-    series = {name: Series(name, []) for name in tools}
-    _read_through(drop.path)
-    for _ in range(repeats):
-        for name, (task, prepare, kwargs) in tools.items():
-            prepare()
-            series[name].runs.append(measure(task, **kwargs))
-    return series
+    return _take_turns(tools, drop, repeats)
 
 
 def _read_through(path: Path) -> None:

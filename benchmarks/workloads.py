@@ -51,6 +51,18 @@ DUCKDB_COLUMNS = {
 }
 
 
+def _started_spark(phases: dict[str, float]) -> Any:
+    """The session the Spark resource returns (same config, same process), started outside the timed
+    stages; its start-up time goes to ``phases["session"]``."""
+    from retina_assets.engines.spark import spark_session
+
+    t = time.perf_counter()
+    session = spark_session()
+    session.range(1).count()
+    phases["session"] = time.perf_counter() - t
+    return session
+
+
 def demo_spec() -> Any:
     """The ``orders`` dataset spec of the repository's demo client."""
     from retina_assets.model.spec import load_client_spec
@@ -164,14 +176,7 @@ def validate(raw_path: str, partition: str, lake: str, engine: str = "inprocess"
     spec = demo_spec()
     store = VersionedStore(lake)
     phases: dict[str, float] = {}
-    session = None
-    if engine == "spark":
-        from retina_assets.engines.spark import spark_session
-
-        t = time.perf_counter()
-        session = spark_session()
-        session.range(1).count()
-        phases["session"] = time.perf_counter() - t
+    session = _started_spark(phases) if engine == "spark" else None
     started = t = time.perf_counter()
     raw_rows = pq.ParquetFile(raw_path).metadata.num_rows
     if session is None and raw_rows > BUCKET_ROWS:
@@ -266,14 +271,7 @@ def features(validated_path: str, partition: str, lake: str, engine: str) -> dic
 
     store = VersionedStore(lake)
     phases: dict[str, float] = {}
-    spark = None
-    if engine == "spark":
-        from retina_assets.engines.spark import spark_session
-
-        t = time.perf_counter()
-        spark = spark_session()
-        spark.range(1).count()
-        phases["session"] = time.perf_counter() - t
+    spark = _started_spark(phases) if engine == "spark" else None
     started = t = time.perf_counter()
     if spark is not None:
         from retina_assets.engines.spark_features import build_on_spark
@@ -411,15 +409,8 @@ def lake_pipeline(
         os.environ["RETINA_SPARK_REMOTE"] = remote
     probe = ProcessProbe()
     phases: dict[str, float] = {}
-    session = None
-    if engine == "spark":
-        from retina_assets.engines.spark import spark_session
-
-        # the session the Spark resource returns (same config, same process), started outside the stages
-        t = time.perf_counter()
-        session = spark_session()
-        session.range(1).count()
-        phases["session"] = time.perf_counter() - t
+    session = _started_spark(phases) if engine == "spark" else None
+    if session is not None:
         probe.attach_spark(session)
     stages = run_lake_stages(landing, lake, clients, partition, probe)
     raw = stages.get("raw", {}).get("outputs", {}).get("demo/raw_orders", {})
