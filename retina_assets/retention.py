@@ -45,7 +45,7 @@ from retina_assets.model.spec import ClientSpec, RetentionPolicy
 from retina_assets.settings import LakeSettings
 from retina_assets.storage import paths
 from retina_assets.storage.filesystem import FileInfo
-from retina_assets.storage.parts import STAGING_DIR, is_multipart_uri
+from retina_assets.storage.parts import is_multipart_uri
 from retina_assets.storage.versioned_store import (
     DatasetVersion,
     PartitionKey,
@@ -274,7 +274,7 @@ def _staging_leftovers(
 
 
 def _in_lake_staging(store: VersionedStore, uri: str) -> bool:
-    return uri.startswith(paths.join(store.lake_uri, STAGING_DIR) + "/")
+    return uri.startswith(paths.join(store.lake_uri, paths.PART_STAGING_DIR) + "/")
 
 
 def apply_retention(store: VersionedStore, plan: RetentionPlan) -> RetentionPlan:

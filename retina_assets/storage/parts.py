@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 PART_FILE = re.compile(r"^part-(\d{5})-([0-9a-f]{64})\.parquet$")
 VERSION_FOLDER = re.compile(r"^[0-9a-f]{64}$")
-STAGING_DIR = "_staging"
 
 
 def part_file_name(index: int, sha256: str) -> str:

@@ -61,7 +61,8 @@ def commit_log_dir(lake_uri: str, zone: str, client: str, dataset: str, partitio
 
 VERSIONS_DIR = "_versions"
 COMMITS_DIR = "_commits"
-STAGING_DIR = ".tmp"
+STAGING_DIR = ".tmp"  # one writer's files being written (local disk)
+PART_STAGING_DIR = "_staging"  # parts written in parallel (Spark executors), reachable on every backend
 
 
 def _hidden_partition_dir(

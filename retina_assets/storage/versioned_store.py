@@ -59,7 +59,7 @@ from retina_assets.storage.integrity import (
     verify,
     version_parts,
 )
-from retina_assets.storage.parts import STAGING_DIR, StagedPart, combined_hash, is_multipart_uri
+from retina_assets.storage.parts import StagedPart, combined_hash, is_multipart_uri
 
 PARQUET_COMPRESSION = "zstd"
 PUBLISHED_FILE = "part-0.parquet"
@@ -365,14 +365,14 @@ class VersionedStore:
     def staging_area(self) -> str:
         """A fresh folder in the lake (``<lake>/_staging/<id>``) for the parts of one multi-part write,
         reachable by every executor on an object store as on local disk; :meth:`commit_parts` removes it."""
-        return paths.join(self.lake_uri, STAGING_DIR, uuid.uuid4().hex)
+        return paths.join(self.lake_uri, paths.PART_STAGING_DIR, uuid.uuid4().hex)
 
     def staging_areas(self) -> list[FileInfo]:
         """The staging areas present now (:meth:`staging_area` folders not yet removed by their commit), each as
         one :class:`FileInfo`: its URI, the bytes of its files and the newest file's modification time (the
         folder's own, for an empty one on local disk). An area is never read as a version: readers see only
         committed versions and the current view."""
-        root = paths.join(self.lake_uri, STAGING_DIR)
+        root = paths.join(self.lake_uri, paths.PART_STAGING_DIR)
         areas: dict[str, tuple[int, float | None]] = {}
         for info in self.fs.list_files(root, recursive=True):
             area = paths.join(root, info.uri[len(root) :].lstrip("/").split("/", 1)[0])

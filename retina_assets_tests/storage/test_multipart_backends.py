@@ -17,7 +17,8 @@ from retina_assets.storage import paths
 from retina_assets.storage.dataset_ref import DatasetRef
 from retina_assets.storage.filesystem import LakeFileSystem, filesystem_for
 from retina_assets.storage.integrity import ContentHashMismatchError, verify
-from retina_assets.storage.parts import STAGING_DIR, combined_hash
+from retina_assets.storage.parts import combined_hash
+from retina_assets.storage.paths import PART_STAGING_DIR
 from retina_assets.storage.versioned_store import VersionedStore, stage_part
 from retina_assets_tests.support.backends import BACKENDS, backend_root
 from retina_assets_tests.support.multipart import (
@@ -106,7 +107,7 @@ def test_parts_commit_as_one_version_and_identical_parts_dedupe(lake_uri: str) -
     assert DatasetRef(version.path, version.content_hash).to_arrow().equals(whole)
     assert _view_files(store) == ["part-0.parquet", "part-1.parquet", "part-2.parquet"]
     assert _hive_rows(store) == whole.to_pylist()
-    assert not store.fs.list_files(paths.join(store.lake_uri, STAGING_DIR), recursive=True)
+    assert not store.fs.list_files(paths.join(store.lake_uri, PART_STAGING_DIR), recursive=True)
 
     before = _objects(store.fs, store.lake_uri)
     again = write_parts(store, [rows(0, 10), rows(10, 25), rows(35, 3)])
